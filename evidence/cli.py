@@ -1,0 +1,181 @@
+"""The `auditpack` command line: argument parsing, one-line errors with hints, documented exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from evidence import __version__
+from evidence.errors import EXIT_BAD_INPUT, EXIT_FAILURES, EXIT_OK, AuditpackError
+
+EPILOG_MAIN = """\
+examples:
+  auditpack collect --snapshot samples/demo-cluster --scope samples/scope.yaml --out demo-pack
+  auditpack verify demo-pack
+  auditpack controls list --framework pci-dss
+  auditpack controls schema
+
+exit codes:
+  0  every control passed (or failed below --fail-on)
+  1  a control failed at or above --fail-on, or verify found a changed pack
+  2  bad input or usage (the message names the file, field and fix)
+  3  collection incomplete (denied or failed reads); the pack marks what is inconclusive
+"""
+
+
+def _timestamp(value: str) -> datetime:
+    try:
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO 8601 timestamp (e.g. 2026-11-21T06:00:00Z)")
+    if ts.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{value!r} has no time zone; add Z for UTC")
+    return ts
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="auditpack", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG_MAIN,
+        description="Compliance evidence packs (PCI DSS v4.0.1, GDPR Art. 32, HSLF-FS 2016:40) from Kubernetes.")
+    p.add_argument("--version", action="version", version=f"auditpack {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    c = sub.add_parser("collect", help="collect evidence, evaluate controls and write an audit pack",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""\
+examples:
+  auditpack collect --snapshot samples/demo-cluster --scope samples/scope.yaml --out packs/2026-Q4
+  auditpack collect --snapshot cluster-dump.tar.gz --controls ./our-controls --fail-on high --out pack
+""")
+    c.add_argument("--snapshot", type=Path, metavar="PATH",
+                   help="directory or .tar.gz of YAML/JSON objects (kubectl get -A -o yaml, auditpack snapshot)")
+    c.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="new pack directory; refused if it exists and is not empty")
+    c.add_argument("--scope", type=Path, metavar="FILE", help="scope.yaml: CDE namespaces, sites, waivers")
+    c.add_argument("--controls", type=Path, action="append", metavar="DIR",
+                   help="extra directory of <id>.yaml controls (repeatable)")
+    c.add_argument("--fail-on", choices=["critical", "high", "medium", "low", "info", "none"], default="low",
+                   help="exit 1 when a control of this severity or higher fails (default: low)")
+    c.add_argument("--as-of", type=_timestamp, metavar="TIME",
+                   help="evaluate as of this time (default: the snapshot's collection time)")
+    c.add_argument("--cluster-name", metavar="NAME", help="name shown in the report (default: from the scope)")
+    c.add_argument("--json", action="store_true", help="print the run summary as one JSON line on stdout")
+
+    v = sub.add_parser("verify", help="check a pack's files against its manifest")
+    v.add_argument("pack", type=Path, metavar="PACK")
+
+    ctl = sub.add_parser("controls", help="list, check and document controls")
+    ctl_sub = ctl.add_subparsers(dest="controls_command", metavar="ACTION")
+    ls = ctl_sub.add_parser("list", help="list controls and the requirements they evidence")
+    ls.add_argument("--framework", metavar="ID", help="only controls citing this framework (pci-dss, gdpr, ...)")
+    ls.add_argument("--controls", type=Path, action="append", metavar="DIR", help="extra controls directory")
+    chk = ctl_sub.add_parser("check", help="validate control files (schema and CEL) without collecting")
+    chk.add_argument("--controls", type=Path, action="append", metavar="DIR", help="extra controls directory")
+    ctl_sub.add_parser("schema", help="print the subject fields controls can use (JSON schema)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed usage and the problem
+        return EXIT_OK if exc.code == 0 else EXIT_BAD_INPUT
+    try:
+        return _dispatch(parser, args)
+    except AuditpackError as exc:
+        _err(f"error[{exc.code}]: {exc.message}")
+        if exc.hint:
+            _err(f"  hint: {exc.hint}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _err("interrupted; no pack was written")
+        return 130
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.command == "collect":
+        return _collect(args)
+    if args.command == "verify":
+        return _verify(args.pack)
+    if args.command == "controls":
+        return _controls(args)
+    parser.print_help()
+    return EXIT_BAD_INPUT
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from evidence.pipeline import RunOptions, collect
+
+    summary = collect(RunOptions(out=args.out, snapshot=args.snapshot, scope=args.scope, controls=args.controls,
+                                 as_of=args.as_of, fail_on=args.fail_on, cluster_name=args.cluster_name))
+    r = summary.results
+    if args.json:
+        sys.stdout.write(orjson.dumps(summary.line()).decode() + "\n")
+    else:
+        counts = ", ".join(f"{r.control_counts.get(s, 0)} {s}" for s in
+                           ("pass", "fail", "inconclusive", "waived", "not_applicable") if r.control_counts.get(s))
+        print(f"wrote {summary.pack} ({len(r.controls)} controls: {counts})")
+        for fw in r.frameworks:
+            fc = ", ".join(f"{n} {s}" for s, n in sorted(fw.counts.items()))
+            print(f"  {fw.title} {fw.version}: {fw.requirements} requirements ({fc})")
+        for problem in r.collection_problems:
+            print(f"  incomplete: {problem}")
+        print(f"  evidence digest {summary.evidence_digest}")
+    return summary.exit_code
+
+
+def _verify(pack: Path) -> int:
+    from evidence.pack import verify
+
+    v = verify(pack)
+    if v.intact:
+        print(f"{pack}: intact (evidence digest {v.evidence_digest})")
+        return EXIT_OK
+    for label, items in (("changed", v.changed), ("missing", v.missing), ("extra", v.extra)):
+        for item in items:
+            print(f"{pack}: {label}: {item}")
+    return EXIT_FAILURES
+
+
+def _controls(args: argparse.Namespace) -> int:
+    from evidence.controls import load_catalogue
+
+    action = args.controls_command or "list"
+    if action == "schema":
+        from evidence.facts import schema_document
+
+        sys.stdout.write(orjson.dumps(schema_document(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        return EXIT_OK
+    cat = load_catalogue(getattr(args, "controls", None))
+    if action == "check":
+        print(f"{len(cat.controls)} controls and {len(cat.frameworks)} frameworks are valid")
+        return EXIT_OK
+    fw = getattr(args, "framework", None)
+    if fw and cat.framework(fw) is None:
+        raise AuditpackError(f"unknown framework {fw!r}", "use one of: " + ", ".join(f.id for f in cat.frameworks))
+    rows: list[dict[str, Any]] = []
+    for c in cat.controls:
+        if fw and fw not in c.spec.requirements:
+            continue
+        reqs = "; ".join(f"{k} {', '.join(v)}" for k, v in c.spec.requirements.items() if not fw or k == fw)
+        rows.append({"id": c.id, "severity": c.spec.severity, "subject": c.spec.subject, "reqs": reqs,
+                     "title": c.spec.title})
+    width = max((len(r["id"]) for r in rows), default=10)
+    for r in rows:
+        print(f"{r['id']:<{width}}  {r['severity']:<8}  {r['subject']:<12}  {r['title']}")
+        print(f"{'':<{width}}  {'':<8}  {'':<12}  -> {r['reqs']}")
+    print(f"{len(rows)} controls")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""The collector registry: pure functions from (inventory, scope, time) to subjects, one module per fact family.
+
+Listed explicitly here (never discovered by import side effects), in the order they run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from evidence.facts import Facts, Subject
+from evidence.inventory import Inventory
+from evidence.scope import Scope
+
+CollectFn = Callable[[Inventory, Scope, datetime], Sequence[Subject]]
+
+
+@dataclass(frozen=True)
+class Collector:
+    name: str
+    subject_type: str
+    collect: CollectFn
+
+
+def registry() -> tuple[Collector, ...]:
+    from evidence.collectors import cluster, ingress, monitoring, namespaces
+
+    return (
+        Collector("cluster", "cluster", cluster.collect),
+        Collector("namespaces", "namespace", namespaces.collect),
+        Collector("ingress", "ingress_host", ingress.collect),
+        Collector("monitoring", "monitoring", monitoring.collect),
+    )
+
+
+def collect_all(inv: Inventory, scope: Scope, as_of: datetime) -> Facts:
+    subjects: dict[str, list[dict[str, object]]] = {}
+    for c in registry():
+        found = c.collect(inv, scope, as_of)
+        subjects.setdefault(c.subject_type, []).extend(s.model_dump(mode="json") for s in found)
+    return Facts(as_of=as_of, subjects=subjects)

@@ -1,0 +1,225 @@
+"""Controls and framework catalogues as data: strict pydantic models, CEL compiled at load.
+
+A control file is controls/<id>.yaml (file name == id); a framework is controls/frameworks/<id>.yaml.
+Any problem names the file, the field and, for CEL, the line and column, and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from evidence.cel import CelCompileError, Program, compile_expr
+from evidence.errors import ControlError
+from evidence.facts import SUBJECT_TYPES
+from evidence.resources import data_dir
+
+Severity = Literal["critical", "high", "medium", "low", "info"]
+SEVERITY_ORDER: dict[str, int] = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+_ID = re.compile(r"^[a-z0-9]+(?:[-][a-z0-9]+)*(?:\.[a-z0-9]+(?:-[a-z0-9]+)*)+$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ControlSpec(_Strict):
+    id: str
+    title: str
+    subject: str
+    applies_if: str | None = None
+    rule: str
+    message: str
+    severity: Severity
+    requirements: dict[str, list[str]] = Field(min_length=1)
+    rationale: str = Field(min_length=20)
+    remediation: str = Field(min_length=20)
+
+    @field_validator("id")
+    @classmethod
+    def _dotted(cls, v: str) -> str:
+        if not _ID.match(v):
+            raise ValueError("must be a dotted lower-case name such as transit.ingress-tls")
+        return v
+
+    @field_validator("subject")
+    @classmethod
+    def _known_subject(cls, v: str) -> str:
+        if v not in SUBJECT_TYPES:
+            raise ValueError(f"unknown subject type {v!r}; known: {', '.join(sorted(SUBJECT_TYPES))}")
+        return v
+
+
+class Family(_Strict):
+    id: str
+    title: str
+
+
+class Requirement(_Strict):
+    id: str
+    family: str
+    title: str
+    summary: str
+    frequency: str | None = None
+    automatable: Literal["full", "partial", "manual"]
+    future_dated: bool | None = None
+    applies_to: Literal["all", "service-providers", "multi-tenant-providers"] | None = None
+    manual_evidence: str
+    notes: str | None = None
+
+
+class Framework(_Strict):
+    id: str
+    title: str
+    version: str
+    publisher: str
+    source: str
+    families: list[Family]
+    requirements: list[Requirement]
+
+    def requirement(self, req_id: str) -> Requirement | None:
+        return next((r for r in self.requirements if r.id == req_id), None)
+
+
+@dataclass
+class Control:
+    spec: ControlSpec
+    path: Path
+    rule: Program
+    message: Program
+    applies_if: Program | None
+    rule_fields: set[str] = field(default_factory=set)  # top-level subject fields the rule reads
+    applies_fields: set[str] = field(default_factory=set)  # ... and those applies_if reads
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+
+@dataclass
+class Catalogue:
+    controls: list[Control]
+    frameworks: list[Framework]
+    digest: str
+    sources: list[str]
+
+    def framework(self, fid: str) -> Framework | None:
+        return next((f for f in self.frameworks if f.id == fid), None)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise ControlError(f"{path}: {where}: malformed YAML: {exc.problem}", "fix the YAML syntax") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ControlError(f"{path}: cannot read: {exc}", "check the file") from None
+
+
+def _validation_message(path: Path, exc: ValidationError) -> ControlError:
+    err = exc.errors()[0]
+    fld = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field (not part of the schema)"
+    elif err["type"] == "missing":
+        msg = "required field is missing"
+    return ControlError(f"{path}: field {fld!r}: {msg}",
+                        "see README 'Writing a control' for the fields and their types")
+
+
+def load_framework(path: Path) -> Framework:
+    raw = _read_yaml(path)
+    try:
+        fw = Framework.model_validate(raw)
+    except ValidationError as exc:
+        raise _validation_message(path, exc) from None
+    if fw.id != path.stem:
+        raise ControlError(f"{path}: id {fw.id!r} does not match the file name", f"rename the file to {fw.id}.yaml")
+    families = {f.id for f in fw.families}
+    seen: set[str] = set()
+    for r in fw.requirements:
+        if r.family not in families:
+            raise ControlError(f"{path}: requirement {r.id}: unknown family {r.family!r}", "add it under families")
+        if r.id in seen:
+            raise ControlError(f"{path}: requirement {r.id} is listed twice", "remove the duplicate")
+        seen.add(r.id)
+    return fw
+
+
+def load_control(path: Path) -> Control:
+    raw = _read_yaml(path)
+    try:
+        spec = ControlSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise _validation_message(path, exc) from None
+    if spec.id != path.stem:
+        raise ControlError(f"{path}: id {spec.id!r} does not match the file name {path.name!r}",
+                           f"rename the file to {spec.id}.yaml or change the id")
+    schema = SUBJECT_TYPES[spec.subject].model_json_schema()
+    programs: dict[str, Program | None] = {}
+    for fld, expect in (("rule", "bool"), ("message", "string"), ("applies_if", "bool")):
+        source = getattr(spec, fld)
+        if source is None:
+            programs[fld] = None
+            continue
+        try:
+            programs[fld] = compile_expr(source, expect, schema)
+        except CelCompileError as exc:
+            where = f"line {exc.line}, column {exc.column}: " if exc.line else ""
+            raise ControlError(f"{path}: control {spec.id}: field {fld!r}: {where}CEL error: {exc.message}",
+                               "fix the expression; `auditpack controls schema` lists the subject fields") from None
+    rule, message = programs["rule"], programs["message"]
+    assert rule is not None and message is not None
+    return Control(spec, path, rule, message, programs["applies_if"], _top_fields(spec.rule),
+                   _top_fields(spec.applies_if or ""))
+
+
+def _top_fields(source: str) -> set[str]:
+    return {m.group(1) for m in re.finditer(r"\bsubject\.([A-Za-z_][A-Za-z0-9_]*)", source)}
+
+
+def load_catalogue(extra_dirs: list[Path] | None = None) -> Catalogue:
+    """Built-in controls and frameworks, plus user controls from `extra_dirs`."""
+    base = data_dir("controls")
+    frameworks = [load_framework(p) for p in sorted((base / "frameworks").glob("*.yaml"))]
+    paths = sorted(base.glob("*.yaml"))
+    for d in extra_dirs or []:
+        if not d.is_dir():
+            raise ControlError(f"controls directory {d} does not exist", "pass a directory of <id>.yaml files")
+        paths += sorted(d.glob("*.yaml"))
+    controls: list[Control] = []
+    by_id: dict[str, Path] = {}
+    for p in paths:
+        c = load_control(p)
+        if c.id in by_id:
+            raise ControlError(f"{p}: control id {c.id} is already defined in {by_id[c.id]}",
+                               "give your control a different id")
+        by_id[c.id] = p
+        _check_requirements(c, frameworks)
+        controls.append(c)
+    h = hashlib.sha256()
+    for p in sorted((base / "frameworks").glob("*.yaml")) + paths:
+        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    return Catalogue(controls, frameworks, h.hexdigest(), [str(p) for p in paths])
+
+
+def _check_requirements(c: Control, frameworks: list[Framework]) -> None:
+    known = {f.id: f for f in frameworks}
+    for fid, ids in c.spec.requirements.items():
+        fw = known.get(fid)
+        if fw is None:
+            raise ControlError(f"{c.path}: field 'requirements': unknown framework {fid!r}",
+                               f"use one of: {', '.join(sorted(known))}")
+        for rid in ids:
+            if fw.requirement(rid) is None:
+                raise ControlError(f"{c.path}: field 'requirements.{fid}': {fid} has no requirement {rid!r}",
+                                   f"check the id against controls/frameworks/{fid}.yaml")

@@ -1,0 +1,61 @@
+"""The small exception hierarchy: every error a user can cause has a stable code, a message and a hint."""
+
+from __future__ import annotations
+
+# Documented exit codes (README "Exit codes").
+EXIT_OK = 0
+EXIT_FAILURES = 1
+EXIT_BAD_INPUT = 2
+EXIT_INCOMPLETE = 3
+
+
+class AuditpackError(Exception):
+    """Base class: `code` is stable (for scripts and docs), `hint` says how to fix it."""
+
+    code = "AP000"
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InputError(AuditpackError):
+    """Bad input from the user: a file, a flag, a directory."""
+
+    code = "AP100"
+
+
+class SnapshotError(InputError):
+    """A snapshot file that cannot be read or parsed."""
+
+    code = "AP101"
+
+
+class ScopeError(InputError):
+    """An invalid scope file."""
+
+    code = "AP102"
+
+
+class ControlError(InputError):
+    """An invalid control or framework file, including CEL syntax and type errors."""
+
+    code = "AP103"
+
+
+class PackError(InputError):
+    """A pack directory that cannot be written or read."""
+
+    code = "AP104"
+
+
+class CollectionError(AuditpackError):
+    """The cluster could not be read completely (unreachable, credentials rejected)."""
+
+    code = "AP300"
+    exit_code = EXIT_INCOMPLETE

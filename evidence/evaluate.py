@@ -1,0 +1,283 @@
+"""Evaluate: controls x subjects -> results, pure. Also rolls results up to framework requirements.
+
+Statuses: pass, fail, inconclusive (evidence missing, denied or unparseable: never a pass),
+not_applicable, manual (no automated control), waived (an active waiver from the scope file).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from evidence.cel import env
+from evidence.controls import Catalogue, Control
+from evidence.facts import SUBJECT_TYPES, Facts
+from evidence.inventory import CollectionEntry, ObjectRef
+from evidence.scope import Scope, Waiver
+
+Status = Literal["pass", "fail", "inconclusive", "not_applicable", "manual", "waived"]
+STATUSES: tuple[Status, ...] = ("fail", "inconclusive", "pass", "waived", "not_applicable", "manual")
+# Which kinds a subject type is built from: with none of them readable, "no subjects" proves nothing.
+SUBJECT_SOURCES: dict[str, list[tuple[str, str, str]]] = {
+    "ingress_host": [("networking.k8s.io", "Ingress", "ingresses")],
+    "namespace": [("", "Namespace", "namespaces")],
+}
+
+
+class WaiverInfo(BaseModel):
+    reason: str
+    approver: str
+    ticket: str
+    expires: date
+    original_status: Status | None = None
+
+
+class Finding(BaseModel):
+    control: str
+    subject_type: str
+    subject_id: str
+    subject_name: str
+    namespace: str | None = None
+    status: Status
+    message: str | None = None
+    reasons: list[str] = Field(default_factory=list)
+    evidence: list[ObjectRef] = Field(default_factory=list)
+    waiver: WaiverInfo | None = None
+
+
+class ControlResult(BaseModel):
+    id: str
+    title: str
+    severity: str
+    subject_type: str
+    status: Status
+    counts: dict[str, int]
+    requirements: dict[str, list[str]]
+    rationale: str
+    remediation: str
+    note: str | None = None
+
+
+class RequirementResult(BaseModel):
+    framework: str
+    id: str
+    family: str
+    title: str
+    summary: str
+    frequency: str | None
+    automatable: str
+    future_dated: bool | None = None
+    status: Status
+    controls: list[str]
+    manual_evidence: str
+    counts: dict[str, int] = Field(default_factory=dict)
+
+
+class FamilySummary(BaseModel):
+    id: str
+    title: str
+    counts: dict[str, int]
+
+
+class FrameworkSummary(BaseModel):
+    id: str
+    title: str
+    version: str
+    requirements: int
+    automated: int
+    counts: dict[str, int]
+    families: list[FamilySummary]
+
+
+class ExpiredWaiver(BaseModel):
+    control: str
+    subject: str
+    ticket: str
+    expired_on: date
+    matched: int
+
+
+class Results(BaseModel):
+    as_of: datetime
+    controls: list[ControlResult]
+    findings: list[Finding]
+    requirements: list[RequirementResult]
+    frameworks: list[FrameworkSummary]
+    control_counts: dict[str, int]
+    finding_counts: dict[str, int]
+    expired_waivers: list[ExpiredWaiver]
+    collection_problems: list[str]
+
+
+def _aggregate(statuses: list[str]) -> Status:
+    for s in ("fail", "inconclusive", "pass"):
+        if s in statuses:
+            return s  # type: ignore[return-value]
+    if statuses and all(s == "waived" for s in statuses if s != "not_applicable") and "waived" in statuses:
+        return "waived"
+    return "not_applicable"
+
+
+def _problem(entry: CollectionEntry, plural: str) -> str:
+    if entry.status == "forbidden":
+        return f"permission denied: list {plural}"
+    if entry.status == "absent":
+        return f"no {plural} in the snapshot (not collected?)"
+    if entry.status == "not_served":
+        return f"{plural} are not served by this cluster"
+    return f"could not list {plural}: {entry.message or entry.status}"
+
+
+def collection_problems(log: list[CollectionEntry]) -> list[str]:
+    out = []
+    for e in log:
+        if e.status in ("forbidden", "error"):
+            where = f" in namespace {e.namespace}" if e.namespace else ""
+            out.append(_problem(e, e.label()) + where)
+    return out
+
+
+def evaluate(catalogue: Catalogue, facts: Facts, scope: Scope, log: list[CollectionEntry]) -> Results:
+    as_of = facts.as_of
+    today = as_of.date()
+    scope_vars = {"certificate_expiry_days": scope.certificate_expiry_days,
+                  "network_admin_groups": scope.network_admin_groups}
+    findings: list[Finding] = []
+    control_results: list[ControlResult] = []
+    waiver_hits: Counter[int] = Counter()
+    cel_env = env()
+    by_type: dict[str, list[Control]] = {}
+    for c in catalogue.controls:
+        by_type.setdefault(c.spec.subject, []).append(c)
+    per_control: dict[str, list[Finding]] = {c.id: [] for c in catalogue.controls}
+    for stype, controls in by_type.items():
+        for subject in facts.of_type(stype):
+            activation = cel_env.Activation({"subject": subject, "scope": scope_vars})
+            unknown = {u["field"]: u["reason"] for u in subject.get("unknown") or []}
+            for c in controls:
+                f = _evaluate_one(c, subject, activation, unknown)
+                _apply_waivers(f, scope.waivers, today, waiver_hits)
+                per_control[c.id].append(f)
+    for c in catalogue.controls:
+        fs = per_control[c.id]
+        counts = Counter(f.status for f in fs)
+        status = _aggregate([f.status for f in fs])
+        note = None
+        if not fs:
+            missing = [(g, k, p) for g, k, p in SUBJECT_SOURCES.get(c.spec.subject, [])
+                       if _status(log, g, k).status != "ok"]
+            if missing:
+                status = "inconclusive"
+                note = "; ".join(_problem(_status(log, g, k), p) for g, k, p in missing)
+            else:
+                note = f"no {c.spec.subject} subjects in this cluster"
+        findings.extend(fs)
+        control_results.append(ControlResult(
+            id=c.id, title=c.spec.title, severity=c.spec.severity, subject_type=c.spec.subject, status=status,
+            counts=dict(counts), requirements=c.spec.requirements, rationale=c.spec.rationale.strip(),
+            remediation=c.spec.remediation.strip(), note=note))
+    requirements, frameworks = _roll_up(catalogue, control_results)
+    expired = [ExpiredWaiver(control=w.control, subject=w.subject, ticket=w.ticket, expired_on=w.expires,
+                             matched=waiver_hits[i]) for i, w in enumerate(scope.waivers) if w.expires < today]
+    return Results(
+        as_of=as_of, controls=control_results, findings=findings, requirements=requirements,
+        frameworks=frameworks, control_counts=dict(Counter(c.status for c in control_results)),
+        finding_counts=dict(Counter(f.status for f in findings)), expired_waivers=expired,
+        collection_problems=collection_problems(log))
+
+
+def _status(log: list[CollectionEntry], group: str, kind: str) -> CollectionEntry:
+    for e in log:
+        if e.group == group and e.kind == kind and e.namespace is None:
+            return e
+    return CollectionEntry(group=group, kind=kind, status="absent")
+
+
+def _evaluate_one(c: Control, subject: dict[str, Any], activation: Any, unknown: dict[str, str]) -> Finding:
+    f = Finding(control=c.id, subject_type=c.spec.subject, subject_id=str(subject["id"]),
+                subject_name=str(subject["name"]), namespace=subject.get("namespace"), status="inconclusive",
+                evidence=[ObjectRef.model_validate(e) for e in subject.get("evidence") or []])
+    # Evidence that could not be read makes any verdict on it inconclusive (never a pass, never a fail).
+    if c.applies_if is not None:
+        if _missing(f, c.applies_fields, unknown):
+            return f
+        applies, err = c.applies_if.run(activation)
+        if err is not None or not isinstance(applies, bool):
+            f.reasons = [f"applies_if could not be evaluated: {err or f'returned {applies!r}'}"]
+            f.message = f.reasons[0]
+            return f
+        if not applies:
+            f.status = "not_applicable"
+            return f
+    if _missing(f, c.rule_fields, unknown):
+        return f
+    verdict, err = c.rule.run(activation)
+    if err is not None or not isinstance(verdict, bool):
+        f.reasons = [f"rule could not be evaluated: {err or f'returned {verdict!r}, not a bool'}"]
+        f.message = f.reasons[0]
+        return f
+    f.status = "pass" if verdict else "fail"
+    if not verdict:
+        text, err = c.message.run(activation)
+        f.message = str(text) if err is None else f"{c.spec.title} (message could not be rendered: {err})"
+    return f
+
+
+def _missing(f: Finding, fields: set[str], unknown: dict[str, str]) -> bool:
+    missing = sorted({unknown[name] for name in fields if name in unknown})
+    if missing:
+        f.reasons = missing
+        f.message = "evidence missing: " + "; ".join(missing)
+    return bool(missing)
+
+
+def _apply_waivers(f: Finding, waivers: list[Waiver], today: date, hits: Counter[int]) -> None:
+    if f.status not in ("fail", "inconclusive"):
+        return
+    for i, w in enumerate(waivers):
+        if w.matches(f.control, f.subject_id, f.subject_name):
+            hits[i] += 1
+            if w.expires < today:
+                f.reasons.append(f"waiver {w.ticket} expired on {w.expires.isoformat()} and no longer applies")
+                continue
+            f.waiver = WaiverInfo(reason=w.reason, approver=w.approver, ticket=w.ticket, expires=w.expires,
+                                  original_status=f.status)
+            f.status = "waived"
+            return
+
+
+def _roll_up(catalogue: Catalogue, controls: list[ControlResult]) -> tuple[list[RequirementResult],
+                                                                           list[FrameworkSummary]]:
+    by_req: dict[tuple[str, str], list[ControlResult]] = {}
+    for c in controls:
+        for fid, ids in c.requirements.items():
+            for rid in ids:
+                by_req.setdefault((fid, rid), []).append(c)
+    reqs: list[RequirementResult] = []
+    summaries: list[FrameworkSummary] = []
+    for fw in catalogue.frameworks:
+        fam_counts: dict[str, Counter[str]] = {f.id: Counter() for f in fw.families}
+        fw_reqs = []
+        for r in fw.requirements:
+            cs = by_req.get((fw.id, r.id), [])
+            status: Status = _aggregate([c.status for c in cs]) if cs else "manual"
+            fw_reqs.append(RequirementResult(
+                framework=fw.id, id=r.id, family=r.family, title=r.title, summary=r.summary.strip(),
+                frequency=r.frequency, automatable=r.automatable, future_dated=r.future_dated, status=status,
+                controls=[c.id for c in cs], manual_evidence=r.manual_evidence.strip(),
+                counts=dict(Counter(c.status for c in cs))))
+            fam_counts[r.family][status] += 1
+        reqs.extend(fw_reqs)
+        summaries.append(FrameworkSummary(
+            id=fw.id, title=fw.title, version=fw.version, requirements=len(fw_reqs),
+            automated=sum(1 for r in fw_reqs if r.controls),
+            counts=dict(Counter(r.status for r in fw_reqs)),
+            families=[FamilySummary(id=f.id, title=f.title, counts=dict(fam_counts[f.id])) for f in fw.families]))
+    return reqs, summaries
+
+
+def subject_types() -> list[str]:
+    return sorted(SUBJECT_TYPES)

@@ -1,0 +1,184 @@
+"""The Inventory: every (redacted) object a source read, indexed by kind, plus the collection log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Obj = dict[str, Any]
+
+# Outcome of reading one resource type (DESIGN.md: ok, forbidden, not_served, error). `absent` is for
+# snapshots without a collection log: nothing of that type is in the files, so we cannot tell
+# "none exist" from "not collected".
+CollectStatus = Literal["ok", "forbidden", "not_served", "error", "absent"]
+
+
+class ObjectRef(BaseModel):
+    """Names one inventory object precisely enough for an auditor to find it again."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    apiVersion: str
+    kind: str
+    namespace: str | None = None
+    name: str
+    uid: str | None = None
+    resourceVersion: str | None = None
+
+    def display(self) -> str:
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        rv = f"@{self.resourceVersion}" if self.resourceVersion else ""
+        return f"{self.kind}/{where}{rv}"
+
+    @classmethod
+    def of(cls, obj: Obj) -> ObjectRef:
+        meta = obj.get("metadata") or {}
+        return cls(
+            apiVersion=str(obj.get("apiVersion", "")),
+            kind=str(obj.get("kind", "")),
+            namespace=meta.get("namespace") or None,
+            name=str(meta.get("name", "")),
+            uid=meta.get("uid"),
+            resourceVersion=meta.get("resourceVersion"),
+        )
+
+
+class CollectionEntry(BaseModel):
+    """One resource type attempted by a source (optionally for one namespace)."""
+
+    group: str
+    kind: str
+    namespace: str | None = None
+    status: CollectStatus
+    count: int = 0
+    duration_s: float = 0.0
+    message: str | None = None
+
+    def label(self) -> str:
+        return f"{self.kind}.{self.group}" if self.group else self.kind
+
+
+class Duplicate(BaseModel):
+    """An object that appeared more than once in the source; one copy was kept."""
+
+    object: ObjectRef
+    occurrences: list[str]
+
+
+class ClusterIdentity(BaseModel):
+    name: str = "unknown"
+    server: str | None = None
+    version: str | None = None
+    kube_system_uid: str | None = None
+    context: str | None = None
+
+
+class SourceInfo(BaseModel):
+    type: Literal["snapshot", "live"]
+    location: str
+    collected_at: datetime
+    cluster: ClusterIdentity
+
+
+def group_of(api_version: str) -> str:
+    """'networking.k8s.io/v1' -> 'networking.k8s.io'; 'v1' (the core group) -> ''."""
+    return api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+
+
+Key = tuple[str, str, str, str]  # group, kind, namespace ("" when cluster-scoped), name
+
+
+def key_of(obj: Obj) -> Key:
+    meta = obj.get("metadata") or {}
+    return (
+        group_of(str(obj.get("apiVersion", ""))),
+        str(obj.get("kind", "")),
+        str(meta.get("namespace") or ""),
+        str(meta.get("name", "")),
+    )
+
+
+@dataclass
+class Inventory:
+    """Objects by (group, kind), the collection log and the source's identity. Read-only for collectors."""
+
+    source: SourceInfo
+    log: list[CollectionEntry] = field(default_factory=list)
+    duplicates: list[Duplicate] = field(default_factory=list)
+    redactions: dict[str, int] = field(default_factory=dict)
+    _by_kind: dict[tuple[str, str], dict[tuple[str, str], Obj]] = field(default_factory=dict)
+
+    def add(self, obj: Obj) -> Obj | None:
+        """Add an object; return the object already stored under the same key, if any."""
+        group, kind, ns, name = key_of(obj)
+        bucket = self._by_kind.setdefault((group, kind), {})
+        previous = bucket.get((ns, name))
+        if previous is None or _newer(obj, previous):
+            bucket[(ns, name)] = obj
+        return previous
+
+    def objects(self, kind: str, group: str | None = None, namespace: str | None = None) -> list[Obj]:
+        """All objects of a kind (in every group serving that kind unless `group` is given)."""
+        out: list[Obj] = []
+        for (g, k), bucket in self._by_kind.items():
+            if k != kind or (group is not None and g != group):
+                continue
+            out.extend(o for (ns, _), o in bucket.items() if namespace is None or ns == namespace)
+        out.sort(key=key_of)
+        return out
+
+    def get(self, kind: str, namespace: str | None, name: str, group: str | None = None) -> Obj | None:
+        for (g, k), bucket in self._by_kind.items():
+            if k == kind and (group is None or g == group):
+                found = bucket.get((namespace or "", name))
+                if found is not None:
+                    return found
+        return None
+
+    def all_objects(self) -> Iterator[Obj]:
+        for _, bucket in sorted(self._by_kind.items()):
+            yield from (bucket[k] for k in sorted(bucket))
+
+    def kinds(self) -> list[tuple[str, str]]:
+        return sorted(self._by_kind)
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self._by_kind.values())
+
+    def status(self, kind: str, group: str, namespace: str | None = None) -> CollectionEntry:
+        """How reading this type went. A namespace-specific denial wins over a cluster-wide success."""
+        matches = [e for e in self.log if e.kind == kind and e.group == group]
+        if namespace is not None:
+            scoped = [e for e in matches if e.namespace == namespace]
+            if scoped:
+                return scoped[0]
+        cluster_wide = [e for e in matches if e.namespace is None]
+        if cluster_wide:
+            return cluster_wide[0]
+        count = len(self.objects(kind, group))
+        return CollectionEntry(group=group, kind=kind, status="ok" if count else "absent", count=count)
+
+    def problems(self) -> list[CollectionEntry]:
+        return [e for e in self.log if e.status in ("forbidden", "error")]
+
+
+def _newer(candidate: Obj, current: Obj) -> bool:
+    """Of two copies of one object keep the higher resourceVersion (numeric when both are numbers)."""
+    a = str((candidate.get("metadata") or {}).get("resourceVersion") or "")
+    b = str((current.get("metadata") or {}).get("resourceVersion") or "")
+    if a.isdigit() and b.isdigit():
+        return int(a) > int(b)
+    return False
+
+
+def refs(objs: Iterable[Obj | None]) -> list[ObjectRef]:
+    """ObjectRefs of the given objects, skipping None, without duplicates, in input order."""
+    seen: dict[ObjectRef, None] = {}
+    for o in objs:
+        if o is not None:
+            seen.setdefault(ObjectRef.of(o), None)
+    return list(seen)

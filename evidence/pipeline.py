@@ -1,0 +1,106 @@
+"""One run, stage by stage: source -> inventory -> facts -> results -> pack -> renders."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from evidence import __version__
+from evidence import scope as scope_mod
+from evidence.collectors import collect_all
+from evidence.controls import SEVERITY_ORDER, load_catalogue
+from evidence.errors import EXIT_FAILURES, EXIT_INCOMPLETE, EXIT_OK
+from evidence.evaluate import Results, evaluate
+from evidence.inventory import Inventory
+from evidence.pack import PackWriter, check_destination, dumps, evidence_section, inventory_files
+from evidence.sources import snapshot
+
+
+@dataclass
+class RunOptions:
+    out: Path
+    snapshot: Path | None
+    scope: Path | None = None
+    controls: list[Path] | None = None
+    as_of: datetime | None = None
+    fail_on: str = "low"
+    cluster_name: str | None = None
+
+
+@dataclass
+class RunSummary:
+    pack: Path
+    results: Results
+    evidence_digest: str
+    exit_code: int
+    incomplete: bool
+
+    def line(self) -> dict[str, Any]:
+        return {"pack": str(self.pack), "exit_code": self.exit_code, "controls": self.results.control_counts,
+                "findings": self.results.finding_counts, "evidence_digest": self.evidence_digest,
+                "collection_complete": not self.incomplete}
+
+
+def collect(opts: RunOptions) -> RunSummary:
+    started = datetime.now(UTC)
+    check_destination(opts.out)
+    catalogue = load_catalogue(opts.controls)
+    scope = scope_mod.load(opts.scope)
+    if opts.snapshot is None:
+        from evidence.errors import InputError
+        raise InputError("live collection is not available yet", "pass --snapshot PATH")
+    inv = snapshot.load(opts.snapshot, opts.cluster_name or scope.cluster_name)
+    as_of = opts.as_of or inv.source.collected_at
+    facts = collect_all(inv, scope, as_of)
+    results = evaluate(catalogue, facts, scope, inv.log)
+    scope_json = {"origin": scope.origin, **scope.digest_source()}
+    identity = {
+        "cluster": inv.source.cluster.model_dump(mode="json"),
+        "source": {"type": inv.source.type, "location": inv.source.location,
+                   "collected_at": inv.source.collected_at.isoformat()},
+        "as_of": as_of.isoformat(),
+        "started_at": started.isoformat(),
+        "catalogue": {"version": __version__, "digest": catalogue.digest, "controls": len(catalogue.controls),
+                      "frameworks": {f.id: f.version for f in catalogue.frameworks}},
+        "scope_digest": hashlib.sha256(dumps(scope_json)).hexdigest(),
+    }
+    from evidence.render import pdf, xlsx
+
+    with PackWriter(opts.out) as w:
+        index = inventory_files(inv, w.tmp)
+        w.write_json("inventory/index.json", index)
+        w.write_json("collection.json", collection_record(inv))
+        w.write_json("scope.json", scope_json)
+        w.write_json("facts.json", facts.model_dump(mode="json"))
+        w.write_json("results.json", results.model_dump(mode="json"))
+        identity["finished_at"] = datetime.now(UTC).isoformat()
+        evidence, digest = evidence_section(w.tmp, identity)
+        w.render("report.pdf", lambda root, out: pdf.render(root, evidence, digest, out))
+        w.render("control-matrix.xlsx", lambda root, out: xlsx.render(root, evidence, digest, out))
+        w.finish(identity)
+    incomplete = bool(results.collection_problems)
+    return RunSummary(opts.out, results, digest, exit_code(results, opts.fail_on, incomplete), incomplete)
+
+
+def collection_record(inv: Inventory) -> dict[str, Any]:
+    return {
+        "source": inv.source.model_dump(mode="json"),
+        "log": [e.model_dump(mode="json") for e in inv.log],
+        "duplicates": [d.model_dump(mode="json") for d in inv.duplicates],
+        "redactions": inv.redactions,
+        "objects": len(inv),
+    }
+
+
+def exit_code(results: Results, fail_on: str, incomplete: bool) -> int:
+    """3 collection incomplete, 1 failures at or above --fail-on, else 0 (README: Exit codes)."""
+    if incomplete:
+        return EXIT_INCOMPLETE
+    if fail_on != "none":
+        threshold = SEVERITY_ORDER[fail_on]
+        if any(c.status == "fail" and SEVERITY_ORDER[c.severity] >= threshold for c in results.controls):
+            return EXIT_FAILURES
+    return EXIT_OK

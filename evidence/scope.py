@@ -1,0 +1,131 @@
+"""The audit scope: CDE / connected / out-of-scope namespaces, sites and untrusted links, approved flows, waivers.
+
+Read from an optional scope.yaml; where it is silent, inferred from namespace labels
+(`pci.auditpack.io/scope: cde|connected|out`) and node topology labels. The resolved scope records how
+each decision was reached, so the report can say it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from evidence.errors import ScopeError
+
+SCOPE_LABEL = "pci.auditpack.io/scope"
+REGION_LABEL = "topology.kubernetes.io/region"
+SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
+
+NamespaceClass = Literal["cde", "connected", "out_of_scope", "unclassified"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class NamespaceScope(_Strict):
+    cde: list[str] = Field(default_factory=list)
+    connected: list[str] = Field(default_factory=list)
+    out_of_scope: list[str] = Field(default_factory=list)
+
+
+class DataScope(_Strict):
+    personal_data: list[str] = Field(default_factory=list)
+    health_data: list[str] = Field(default_factory=list)
+
+
+class Site(_Strict):
+    name: str
+    node_selector: dict[str, str]
+
+
+class ApprovedFlow(_Strict):
+    from_: str = Field(alias="from")
+    to: str
+    ports: list[str] = Field(default_factory=list)
+    reason: str
+
+
+class Waiver(_Strict):
+    control: str
+    subject: str = Field(description="glob over subject ids or names, e.g. 'storefront/*'")
+    reason: str
+    approver: str
+    ticket: str
+    expires: date
+
+    def matches(self, control_id: str, subject_id: str, subject_name: str) -> bool:
+        return fnmatch.fnmatchcase(control_id, self.control) and (
+            fnmatch.fnmatchcase(subject_id, self.subject) or fnmatch.fnmatchcase(subject_name, self.subject)
+        )
+
+
+class Scope(_Strict):
+    cluster_name: str | None = None
+    namespaces: NamespaceScope = Field(default_factory=NamespaceScope)
+    data: DataScope = Field(default_factory=DataScope)
+    sites: list[Site] = Field(default_factory=list)
+    untrusted_links: list[tuple[str, str]] = Field(default_factory=list)
+    certificate_expiry_days: int = Field(default=30, ge=0, le=3650)
+    approved_flows: list[ApprovedFlow] = Field(default_factory=list)
+    network_admin_groups: list[str] = Field(default_factory=list)
+    waivers: list[Waiver] = Field(default_factory=list)
+    # Where this scope came from: a file path, or "inferred" when no file was given.
+    origin: str = Field(default="inferred", exclude=True)
+
+    def classify(self, namespace: str, labels: dict[str, str]) -> tuple[NamespaceClass, str]:
+        """Classify a namespace and say why (scope file beats label beats default)."""
+        for cls in ("cde", "connected", "out_of_scope"):
+            if namespace in getattr(self.namespaces, cls):
+                return cls, f"listed as {cls} in the scope file"  # type: ignore[return-value]
+        label = labels.get(SCOPE_LABEL)
+        mapped = {"cde": "cde", "connected": "connected", "out": "out_of_scope", "out-of-scope": "out_of_scope"}
+        if label in mapped:
+            return mapped[label], f"namespace label {SCOPE_LABEL}={label}"  # type: ignore[return-value]
+        return "unclassified", "not classified by the scope file or a label"
+
+    def site_names(self) -> list[str]:
+        return [s.name for s in self.sites]
+
+    def digest_source(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def load(path: Path | None) -> Scope:
+    """Load and validate a scope file; None gives the inferred default scope."""
+    if path is None:
+        return Scope()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScopeError(f"scope file {path}: {exc.strerror}", "check the --scope path") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}" if mark else "unknown line"
+        raise ScopeError(f"scope file {path}: {where}: malformed YAML: {exc.problem}",
+                         "fix the YAML syntax at that line") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ScopeError(f"scope file {path}: expected a mapping at the top level",
+                         "see samples/scope.yaml for the layout")
+    try:
+        scope = Scope.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise ScopeError(f"scope file {path}: field {field!r}: {err['msg']}",
+                         "see samples/scope.yaml for the accepted fields and their types") from None
+    names = [s.name for s in scope.sites]
+    for a, b in scope.untrusted_links:
+        for site in (a, b):
+            if site not in names:
+                raise ScopeError(f"scope file {path}: untrusted_links names unknown site {site!r}",
+                                 f"declare it under sites (known: {', '.join(names) or 'none'})")
+    scope.origin = str(path)
+    return scope
