@@ -143,8 +143,7 @@ def collection_problems(log: list[CollectionEntry]) -> list[str]:
 def evaluate(catalogue: Catalogue, facts: Facts, scope: Scope, log: list[CollectionEntry]) -> Results:
     as_of = facts.as_of
     today = as_of.date()
-    scope_vars = {"certificate_expiry_days": scope.certificate_expiry_days,
-                  "network_admin_groups": scope.network_admin_groups}
+    scope_vars = scope_variables(scope)
     findings: list[Finding] = []
     control_results: list[ControlResult] = []
     waiver_hits: Counter[int] = Counter()
@@ -194,6 +193,19 @@ def _status(log: list[CollectionEntry], group: str, kind: str) -> CollectionEntr
         if e.group == group and e.kind == kind and e.namespace is None:
             return e
     return CollectionEntry(group=group, kind=kind, status="absent")
+
+
+def evaluate_subject(c: Control, subject: dict[str, Any], scope_vars: dict[str, Any]) -> Finding:
+    """One control on one subject (as in facts.json); used by the control test cases."""
+    activation = env().Activation({"subject": subject, "scope": scope_vars})
+    unknown = {u["field"]: u["reason"] for u in subject.get("unknown") or []}
+    return _evaluate_one(c, subject, activation, unknown)
+
+
+def scope_variables(scope: Scope) -> dict[str, Any]:
+    """The `scope` variable controls see."""
+    return {"certificate_expiry_days": scope.certificate_expiry_days,
+            "network_admin_groups": scope.network_admin_groups}
 
 
 def _evaluate_one(c: Control, subject: dict[str, Any], activation: Any, unknown: dict[str, str]) -> Finding:

@@ -31,6 +31,9 @@ _CRED_VALUE = re.compile(
     r"|[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@|gh[pousr]_[A-Za-z0-9]{20,}|glpat-[A-Za-z0-9_-]{20,}"
     r"|xox[abprs]-[A-Za-z0-9-]{10,})"
 )
+# Names that refer to a credential rather than hold one: --ca-secret-name, TOKEN_FILE, SECRET_NAMESPACE.
+_REFERENCE_NAME = re.compile(r"[-_.]?(name|names|ref|file|path|dir|namespace|url|endpoint|header|id|enabled)$",
+                             re.IGNORECASE)
 _ARG_WITH_VALUE = re.compile(r"^(--?[A-Za-z0-9_.-]+)=(.*)$", re.DOTALL)
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.*?-----END \1-----\s*", re.DOTALL)
 _CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
@@ -43,6 +46,8 @@ def looks_like_credential(name: str, value: str) -> bool:
     if _CRED_VALUE.search(value):
         return True
     # A name such as DB_PASSWORD or OAUTH2_PROXY_CLIENT_SECRET with a literal value.
+    if _REFERENCE_NAME.search(name):
+        return False
     return bool(_CRED_NAME.search(name)) and not _is_reference_like(value)
 
 

@@ -1,0 +1,215 @@
+"""PDF renderer: presents a pack's results to auditors as a summary report (Jinja2 HTML, then WeasyPrint)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from evidence.evaluate import ControlResult, FamilySummary, Finding, FrameworkSummary, RequirementResult
+from evidence.render.data import SEVERITY_RANK, STATUS_LABEL, STATUS_ORDER, ReportData
+from evidence.resources import data_dir
+
+TEMPLATE = "report.html.j2"
+STYLESHEET = "report.css"
+# The PDF is a summary: long evidence lists are cut here and point to the workbook (DESIGN.md: Figures).
+EVIDENCE_SHOWN = 8
+TOP_FAILURES = 10
+# Column order of the status tables (the order the auditor reads: good, bad, then the rest).
+SUMMARY_STATUSES = ("pass", "fail", "inconclusive", "waived", "not_applicable", "manual")
+# Chapter order; frameworks not named here follow in catalogue order.
+FRAMEWORK_ORDER = ("pci-dss", "gdpr", "hslf-fs-2016-40")
+PROBLEM_STATUSES = ("fail", "inconclusive", "waived")
+
+
+@dataclass
+class FamilyView:
+    summary: FamilySummary
+    requirements: list[RequirementResult]
+
+    @property
+    def heading(self) -> str:
+        # PCI DSS and HSLF-FS family ids are meaningful ("10", "4 kap."); GDPR's are slugs ("breaches").
+        fid, title = self.summary.id, self.summary.title
+        return f"{fid} {title}" if any(ch.isdigit() for ch in fid) else title
+
+
+@dataclass
+class FrameworkView:
+    summary: FrameworkSummary
+    families: list[FamilyView]
+
+
+@dataclass
+class LogView:
+    ok: list[dict[str, Any]] = field(default_factory=list)
+    absent: list[dict[str, Any]] = field(default_factory=list)
+    other: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class View:
+    """What the templates need, grouped and sorted; every value comes from the pack as it is."""
+
+    data: ReportData
+    frameworks: list[FrameworkView]
+    framework_titles: dict[str, str]
+    controls: list[ControlResult]
+    controls_by_id: dict[str, ControlResult]
+    top_failures: list[ControlResult]
+    problems: dict[str, list[Finding]]
+    log: LogView
+    statuses: tuple[str, ...] = SUMMARY_STATUSES
+    evidence_shown: int = EVIDENCE_SHOWN
+    top_shown: int = TOP_FAILURES
+
+    @property
+    def evidence(self) -> dict[str, Any]:
+        return self.data.evidence
+
+
+def _severity_key(c: ControlResult) -> tuple[int, int, str]:
+    return (SEVERITY_RANK.get(c.severity, 9), STATUS_ORDER.index(c.status), c.id)
+
+
+def _frameworks(data: ReportData) -> list[FrameworkView]:
+    rank = {fid: i for i, fid in enumerate(FRAMEWORK_ORDER)}
+    summaries = sorted(enumerate(data.results.frameworks),
+                       key=lambda p: (rank.get(p[1].id, len(rank)), p[0]))
+    out = []
+    for _, fw in summaries:
+        by_family: dict[str, list[RequirementResult]] = {}
+        for r in data.requirements_of(fw.id):
+            by_family.setdefault(r.family, []).append(r)
+        families = [FamilyView(f, by_family.pop(f.id)) for f in fw.families if f.id in by_family]
+        for fid, reqs in by_family.items():  # requirements naming a family the catalogue does not list
+            families.append(FamilyView(FamilySummary(id=fid, title=fid, counts={}), reqs))
+        out.append(FrameworkView(fw, families))
+    return out
+
+
+def _log(collection: dict[str, Any]) -> LogView:
+    view = LogView()
+    for e in collection.get("log") or []:
+        status = e.get("status")
+        (view.ok if status == "ok" else view.absent if status == "absent" else view.other).append(e)
+    return view
+
+
+def view(data: ReportData) -> View:
+    controls = sorted(data.results.controls,
+                      key=lambda c: (STATUS_ORDER.index(c.status), SEVERITY_RANK.get(c.severity, 9), c.id))
+    problems: dict[str, list[Finding]] = {}
+    for f in data.problems():
+        problems.setdefault(f.control, []).append(f)
+    return View(
+        data=data,
+        frameworks=_frameworks(data),
+        framework_titles={f.id: f.title for f in data.results.frameworks},
+        controls=controls,
+        controls_by_id={c.id: c for c in data.results.controls},
+        top_failures=sorted((c for c in data.results.controls if c.status in ("fail", "inconclusive")),
+                            key=_severity_key),
+        problems=problems,
+        log=_log(data.collection),
+    )
+
+
+# Filters ---------------------------------------------------------------------------------------------
+
+def status_label(status: str) -> str:
+    return STATUS_LABEL.get(status, status)
+
+
+def _parse(value: datetime | str | None) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def format_datetime(value: datetime | str | None) -> str:
+    """ISO-like, in UTC: '2026-11-21 06:00:00 UTC' (a naive time is printed as it is)."""
+    ts = _parse(value)
+    if ts is None:
+        return "—"
+    if ts.tzinfo is None:
+        return ts.strftime("%Y-%m-%d %H:%M")
+    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def format_date(value: datetime | str | None) -> str:
+    ts = _parse(value)
+    return "—" if ts is None else ts.astimezone(UTC).strftime("%Y-%m-%d") if ts.tzinfo else ts.strftime("%Y-%m-%d")
+
+
+def format_time(value: datetime | str | None) -> str:
+    """The time part of `format_datetime`: '06:00:00 UTC'."""
+    return format_datetime(value).partition(" ")[2]
+
+
+def short(value: str | None, n: int = 12) -> str:
+    return "—" if not value else value[:n]
+
+
+def thousands(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}".replace(",", "\u2009")  # thin space, as ISO 80000 writes it
+
+
+def status_counts(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """Non-zero counts in reading order; a status this renderer does not know is still shown, last."""
+    known = [(s, counts[s]) for s in SUMMARY_STATUSES if counts.get(s)]
+    return known + sorted((s, n) for s, n in counts.items() if s not in SUMMARY_STATUSES and n)
+
+
+def severity_label(value: str) -> str:
+    return value.capitalize()
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(data_dir("report_templates")),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(status_label=status_label, status_counts=status_counts, severity=severity_label,
+                       datetime=format_datetime, date=format_date, time=format_time, short=short,
+                       thousands=thousands)
+    return env
+
+
+def html(data: ReportData) -> str:
+    """The report as one HTML document (stylesheet linked as report.css, resolved next to the templates)."""
+    return environment().get_template(TEMPLATE).render(v=view(data), data=data, results=data.results)
+
+
+def _fetcher(base: Path) -> Any:
+    """Only the template directory may be read: pack data is text, never a URL WeasyPrint should follow."""
+    from weasyprint.urls import default_url_fetcher
+
+    root = base.resolve()
+
+    def fetch(url: str, timeout: int = 10, ssl_context: Any = None) -> Any:
+        if url.startswith("file://"):
+            path = Path(url.removeprefix("file://")).resolve()
+            if path.is_relative_to(root):
+                return default_url_fetcher(url, timeout=timeout, ssl_context=ssl_context)
+        raise ValueError(f"the report may not load {url!r}")
+
+    return fetch
+
+
+def render(root: Path, evidence: dict[str, Any], digest: str, out: Path) -> None:
+    from weasyprint import HTML  # imported here: loading WeasyPrint costs ~1 s, and only `collect` needs it
+
+    data = ReportData.load(root, evidence, digest)
+    base = data_dir("report_templates")
+    document = HTML(string=html(data), base_url=f"{base.as_uri()}/", url_fetcher=_fetcher(base))
+    document.write_pdf(out)

@@ -1,0 +1,47 @@
+"""Shared fixtures: the demo sample, a CLI runner, and one demo pack built once per test session."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "samples" / "demo-cluster"
+SCOPE = ROOT / "samples" / "scope.yaml"
+
+
+class CLIResult:
+    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
+        self.code, self.out, self.err = proc.returncode, proc.stdout, proc.stderr
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None) -> CLIResult:
+    """Run the real `auditpack` entry point in a subprocess (as a user would)."""
+    proc = subprocess.run([sys.executable, "-m", "evidence.cli", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd or ROOT, timeout=600, check=False)
+    return CLIResult(proc)
+
+
+@pytest.fixture(scope="session")
+def cli() -> Callable[..., CLIResult]:
+    return run_cli
+
+
+@pytest.fixture(scope="session")
+def demo_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("packs") / "demo"
+    result = run_cli("collect", "--snapshot", SAMPLE, "--scope", SCOPE, "--out", out)
+    assert result.code == 1, result.err  # the demo has deliberate failures
+    return out
+
+
+@pytest.fixture
+def sample_copy(tmp_path: Path) -> Path:
+    dst = tmp_path / "demo-cluster"
+    shutil.copytree(SAMPLE, dst)
+    return dst

@@ -1,0 +1,108 @@
+"""Evaluation semantics: inconclusive is never a pass, CEL runtime errors stay local, waivers, manual rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import yaml
+
+from evidence.controls import load_catalogue
+from evidence.evaluate import evaluate
+from evidence.facts import Facts
+from evidence.inventory import CollectionEntry
+from evidence.scope import Scope, Waiver
+
+AS_OF = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)
+
+
+def ns(name: str, **over: object) -> dict:
+    base = yaml.safe_load((Path(__file__).parent / "controls" / "_base" / "namespace.yaml").read_text())
+    base.update(id=name, name=name, namespace=name, evidence=[], unknown=[])
+    base.update(over)
+    return base
+
+
+def custom(tmp_path: Path, cid: str, rule: str) -> Path:
+    (tmp_path / f"{cid}.yaml").write_text(yaml.safe_dump({
+        "id": cid, "title": "t", "subject": "namespace", "rule": rule, "message": "'failed ' + subject.name",
+        "severity": "low", "requirements": {"gdpr": ["25(1)"]},
+        "rationale": "A rationale long enough to pass.", "remediation": "A remediation long enough."}))
+    return tmp_path
+
+
+def run(subjects: list[dict], scope: Scope | None = None, extra: Path | None = None,
+        log: list[CollectionEntry] | None = None):
+    cat = load_catalogue([extra] if extra else None)
+    facts = Facts(as_of=AS_OF, subjects={"namespace": subjects})
+    ok = [CollectionEntry(group="", kind="Namespace", status="ok", count=len(subjects))]
+    return evaluate(cat, facts, scope or Scope(), ok if log is None else log)
+
+
+def finding(results, control: str, subject: str):
+    return next(f for f in results.findings if f.control == control and f.subject_id == subject)
+
+
+def test_unknown_evidence_is_inconclusive_not_pass(tmp_path: Path) -> None:
+    denied = ns("payments", unknown=[{"field": "default_deny_ingress", "reason": "permission denied: list networkpolicies"}])
+    r = run([denied])
+    f = finding(r, "segmentation.default-deny-ingress", "payments")
+    assert f.status == "inconclusive"
+    assert "permission denied: list networkpolicies" in f.message
+    control = next(c for c in r.controls if c.id == "segmentation.default-deny-ingress")
+    assert control.status == "inconclusive"
+
+
+def test_cel_runtime_error_is_inconclusive_for_that_subject_only(tmp_path: Path) -> None:
+    extra = custom(tmp_path, "custom.divide", "100 / subject.pods > 1")
+    r = run([ns("a", pods=0), ns("b", pods=3)], extra=extra)
+    a, b = finding(r, "custom.divide", "a"), finding(r, "custom.divide", "b")
+    assert a.status == "inconclusive" and "divide by zero" in a.message
+    assert b.status == "pass"
+
+
+def test_non_bool_rule_is_inconclusive(tmp_path: Path) -> None:
+    extra = custom(tmp_path, "custom.nonbool", "subject.name")
+    r = run([ns("a")], extra=extra)
+    assert finding(r, "custom.nonbool", "a").status == "inconclusive"
+
+
+def test_no_subjects_with_unreadable_source_is_inconclusive() -> None:
+    r = run([], log=[CollectionEntry(group="", kind="Namespace", status="forbidden")])
+    control = next(c for c in r.controls if c.id == "segmentation.default-deny-ingress")
+    assert control.status == "inconclusive"
+    assert control.note == "permission denied: list namespaces"
+
+
+def test_no_subjects_with_readable_source_is_not_applicable() -> None:
+    r = run([])
+    control = next(c for c in r.controls if c.id == "segmentation.default-deny-ingress")
+    assert control.status == "not_applicable"
+
+
+def test_waiver_applies_until_it_expires() -> None:
+    def scope(expires: date) -> Scope:
+        return Scope(waivers=[Waiver(control="segmentation.default-deny-*", subject="legacy", reason="migration",
+                                     approver="CISO", ticket="SEC-42", expires=expires)])
+
+    subject = ns("legacy", default_deny_ingress=False, default_deny_egress=False)
+    active = run([subject], scope(date(2026, 12, 31)))
+    f = finding(active, "segmentation.default-deny-ingress", "legacy")
+    assert f.status == "waived" and f.waiver.ticket == "SEC-42" and f.waiver.original_status == "fail"
+    assert not active.expired_waivers
+    expired = run([subject], scope(date(2026, 11, 1)))
+    f = finding(expired, "segmentation.default-deny-ingress", "legacy")
+    assert f.status == "fail"
+    assert any("SEC-42 expired on 2026-11-01" in r for r in f.reasons)
+    assert expired.expired_waivers[0].ticket == "SEC-42" and expired.expired_waivers[0].matched == 2
+
+
+def test_requirements_without_controls_are_manual_and_roll_up() -> None:
+    r = run([ns("payments", default_deny_ingress=False)])
+    by_id = {(q.framework, q.id): q for q in r.requirements}
+    assert by_id[("pci-dss", "1.3.1")].status == "fail"
+    assert "segmentation.default-deny-ingress" in by_id[("pci-dss", "1.3.1")].controls
+    assert by_id[("pci-dss", "12.5.2")].status == "manual" and by_id[("pci-dss", "12.5.2")].manual_evidence
+    pci = next(f for f in r.frameworks if f.id == "pci-dss")
+    assert pci.requirements == sum(pci.counts.values())
+    assert pci.automated == sum(1 for q in r.requirements if q.framework == "pci-dss" and q.controls)
