@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import orjson
 
 from evidence import __version__
-from evidence.errors import EXIT_BAD_INPUT, EXIT_FAILURES, EXIT_OK, AuditpackError
+from evidence.errors import EXIT_BAD_INPUT, EXIT_FAILURES, EXIT_INTERNAL, EXIT_OK, AuditpackError
 
 EPILOG_MAIN = """\
 examples:
@@ -25,6 +26,7 @@ exit codes:
   1  a control failed at or above --fail-on, or verify found a changed pack
   2  bad input or usage (the message names the file, field and fix)
   3  collection incomplete (denied or failed reads); the pack marks what is inconclusive
+  4  internal error (a bug in auditpack; AUDITPACK_DEBUG=1 shows the traceback)
 """
 
 
@@ -75,7 +77,8 @@ examples:
     ls.add_argument("--controls", type=Path, action="append", metavar="DIR", help="extra controls directory")
     chk = ctl_sub.add_parser("check", help="validate control files (schema and CEL) without collecting")
     chk.add_argument("--controls", type=Path, action="append", metavar="DIR", help="extra controls directory")
-    ctl_sub.add_parser("schema", help="print the subject fields controls can use (JSON schema)")
+    sch = ctl_sub.add_parser("schema", help="print the subject fields controls can use")
+    sch.add_argument("--format", choices=["json", "markdown"], default="json")
     return p
 
 
@@ -95,6 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted; no pack was written")
         return 130
+    except Exception as exc:  # a bug: say so in one line; the traceback only on request
+        if os.environ.get("AUDITPACK_DEBUG"):
+            raise
+        _err(f"internal error: {type(exc).__name__}: {exc}")
+        _err("  hint: this is a bug in auditpack; rerun with AUDITPACK_DEBUG=1 for the traceback and report it")
+        return EXIT_INTERNAL
 
 
 def _err(text: str) -> None:
@@ -151,9 +160,12 @@ def _controls(args: argparse.Namespace) -> int:
 
     action = args.controls_command or "list"
     if action == "schema":
-        from evidence.facts import schema_document
+        from evidence.facts import schema_document, schema_markdown
 
-        sys.stdout.write(orjson.dumps(schema_document(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        if args.format == "markdown":
+            sys.stdout.write(schema_markdown())
+        else:
+            sys.stdout.write(orjson.dumps(schema_document(), option=orjson.OPT_INDENT_2).decode() + "\n")
         return EXIT_OK
     cat = load_catalogue(getattr(args, "controls", None))
     if action == "check":

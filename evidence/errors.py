@@ -7,6 +7,7 @@ EXIT_OK = 0
 EXIT_FAILURES = 1
 EXIT_BAD_INPUT = 2
 EXIT_INCOMPLETE = 3
+EXIT_INTERNAL = 4
 
 
 class AuditpackError(Exception):

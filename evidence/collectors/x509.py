@@ -41,9 +41,12 @@ def facts(chain: list[x509.Certificate], as_of: datetime) -> CertificateFacts:
     leaf = chain[0]
     key = leaf.public_key()
     key_type, key_size = _key(key)
-    sig_hash = leaf.signature_hash_algorithm
     sig_name = leaf.signature_algorithm_oid._name  # e.g. sha256WithRSAEncryption
-    weak_sig = sig_hash is not None and isinstance(sig_hash, (hashes.SHA1, hashes.MD5))
+    try:
+        sig_hash = leaf.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        sig_hash = None
+    weak_sig = isinstance(sig_hash, (hashes.SHA1, hashes.MD5)) or sig_name.lower().startswith(("sha1", "md5", "md2"))
     weak_key = (key_type == "RSA" and key_size < 2048) or (key_type == "EC" and key_size < 256) or key_type == "DSA"
     not_after = leaf.not_valid_after_utc
     seconds_left = (not_after - as_of).total_seconds()

@@ -1,0 +1,423 @@
+"""Writes control-matrix.xlsx, the workbook the compliance team keeps and works in, from a pack's data files.
+
+Sheets: Summary, Requirements (one row per framework requirement, with columns people fill in and a hidden
+Key that ties each row to this pack), Controls, Findings, Evidence (every inventory object), Files (every
+pack data file), Collection (what was read from the cluster). Statuses are written exactly as results.json
+holds them (plain lower-case values, so filters and formulas work); colour only repeats the label.
+
+Like every renderer this only presents what the pack holds: no status, count or verdict is computed here.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from evidence.render.data import ReportData
+
+# Status columns in the order the summary tables show them; values are results.json's own.
+STATUSES = ("pass", "fail", "inconclusive", "waived", "not_applicable", "manual")
+STATUS_FILL = {"pass": "C6EFCE", "fail": "FFC7CE", "inconclusive": "FFEB9C", "waived": "DDEBF7",
+               "not_applicable": "EDEDED", "manual": "E4DFEC"}
+ATTESTATION = ("attested", "not attested", "not applicable", "in progress")
+HEADER_FILL = "D9E1F2"
+YOURS_FILL = "FFF2CC"  # header of the columns people fill in
+# Above this many Evidence + Findings rows the workbook is streamed (write_only): openpyxl's normal mode
+# holds every cell in memory (about 476 MB per 100,000 rows x 12 columns, against 83 MB streamed).
+STREAM_ROWS = 20_000
+MAX_CELL = 32_767  # characters Excel keeps in one cell; longer text makes Excel "repair" the file
+MAX_ROWS = 1_048_576  # rows in an Excel sheet; a longer table continues on "<name> (2)"
+WIDTH_SAMPLE = 2_000  # rows read to size columns (the rest are streamed)
+WRAP_WIDTH = 60
+PLAIN_WIDTH = 70  # fits a SHA-256 on one line
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+DATE_FORMAT = "yyyy-mm-dd"
+
+
+@dataclass(frozen=True)
+class Col:
+    header: str
+    kind: str = "text"  # text | wrap | status | number | datetime | date
+    width: int | None = None  # fixed width; None sizes it from the content
+    hidden: bool = False
+    yours: bool = False  # filled in by people, never by auditpack
+
+
+def render(root: Path, evidence: dict[str, Any], digest: str, out: Path) -> None:
+    data = ReportData.load(root, evidence, digest)
+    stream = len(data.index) + len(data.results.findings) > STREAM_ROWS
+    wb = Workbook(write_only=stream)
+    if not stream:
+        wb.remove(wb.active)
+    book = _Book(wb, styled_data=not stream)
+    _properties(wb, data)
+    _summary(book, data)
+    _requirements(book, data)
+    _controls(book, data)
+    _findings(book, data)
+    _evidence(book, data)
+    _files(book, data)
+    _collection(book, data)
+    wb.save(out)
+
+
+def _properties(wb: Any, data: ReportData) -> None:
+    cluster = data.cluster.get("name") or "unknown cluster"
+    p = wb.properties
+    p.title = f"Control matrix: {cluster}"
+    p.subject = "PCI DSS v4.0.1, GDPR and HSLF-FS 2016:40 control matrix"
+    p.creator = "auditpack"
+    p.lastModifiedBy = "auditpack"
+    p.created = _naive_utc(data.results.as_of)
+    p.identifier = data.digest
+    p.keywords = f"auditpack; evidence digest {data.digest}"
+    p.description = (f"Evaluated {data.results.as_of.isoformat()} from the audit pack whose evidence "
+                     f"digest is {data.digest}.")
+
+
+# -- cells and styles ---------------------------------------------------------------------------------------
+
+class _Book:
+    """The workbook plus the few styles it uses, built once (openpyxl hashes a style on every assignment)."""
+
+    def __init__(self, wb: Any, styled_data: bool) -> None:
+        self.wb = wb
+        # With many rows, every styled cell costs time and memory; the big sheets then keep to the
+        # styles that carry meaning (status colours, wrapping, dates).
+        self.styled_data = styled_data
+        thin = Side(style="thin", color="8EA9DB")
+        self.top = Alignment(vertical="top")
+        self.wrap = Alignment(vertical="top", wrap_text=True)
+        self.header_font = Font(bold=True)
+        self.header_border = Border(bottom=thin)
+        self.header_align = Alignment(vertical="top", wrap_text=True)
+        self.title_font = Font(bold=True, size=14)
+        self.section_font = Font(bold=True, size=12)
+        self.fills = {k: PatternFill("solid", fgColor=v) for k, v in STATUS_FILL.items()}
+        self.header_fill = PatternFill("solid", fgColor=HEADER_FILL)
+        self.yours_fill = PatternFill("solid", fgColor=YOURS_FILL)
+
+    def sheet(self, title: str) -> Any:
+        return self.wb.create_sheet(title)
+
+    def cell(self, ws: Any, value: Any, *, kind: str = "text", styled: bool = True) -> Any:
+        """A cell for `value`: text cleaned, never read as a formula; dates as dates; statuses coloured."""
+        if value is None or value == "":
+            return None
+        if isinstance(value, datetime):
+            c = WriteOnlyCell(ws, _naive_utc(value))
+            c.number_format = DATETIME_FORMAT
+        elif isinstance(value, date):
+            c = WriteOnlyCell(ws, value)
+            c.number_format = DATE_FORMAT
+        elif isinstance(value, str):
+            text = _clean(value)
+            plain = kind in ("text", "number") and not styled
+            if plain and not text.startswith("="):
+                return text
+            c = WriteOnlyCell(ws, text)
+            # Text from the cluster or the scope file must never become a formula ("=HYPERLINK(...)").
+            c.data_type = "s"
+        elif not styled:
+            return value
+        else:
+            c = WriteOnlyCell(ws, value)
+        if kind == "status" and isinstance(value, str) and value in self.fills:
+            c.fill = self.fills[value]
+        if kind == "wrap":
+            c.alignment = self.wrap
+        elif styled:
+            c.alignment = self.top
+        return c
+
+    def header(self, ws: Any, cols: Sequence[Col]) -> list[Any]:
+        out = []
+        for col in cols:
+            c = WriteOnlyCell(ws, col.header)
+            c.data_type = "s"
+            c.font = self.header_font
+            c.fill = self.yours_fill if col.yours else self.header_fill
+            c.border = self.header_border
+            c.alignment = self.header_align
+            out.append(c)
+        return out
+
+    def table(self, title: str, cols: Sequence[Col], rows: Iterable[Sequence[Any]], *, freeze: str = "A2",
+              styled: bool = True) -> list[tuple[Any, int]]:
+        """Write a table with a frozen header and an autofilter; returns (sheet, data rows) per sheet used."""
+        it = iter(rows)
+        head = list(itertools.islice(it, WIDTH_SAMPLE))
+        widths = [_width(col, [r[i] for r in head]) for i, col in enumerate(cols)]
+        rest: Iterator[Sequence[Any]] = itertools.chain(head, it)
+        last = get_column_letter(len(cols))
+        written: list[tuple[Any, int]] = []
+        while True:
+            ws = self.sheet(title if not written else f"{title} ({len(written) + 1})")
+            # Widths, hidden columns and panes must be set before the first row when streaming.
+            for i, (col, w) in enumerate(zip(cols, widths, strict=True), start=1):
+                dim = ws.column_dimensions[get_column_letter(i)]
+                dim.width = w
+                if col.hidden:
+                    dim.hidden = True
+            ws.freeze_panes = freeze
+            ws.print_title_rows = "1:1"
+            ws.page_setup.orientation = "landscape"
+            ws.page_setup.fitToWidth = 1
+            ws.page_setup.fitToHeight = 0
+            ws.sheet_properties.pageSetUpPr.fitToPage = True
+            ws.append(self.header(ws, cols))
+            n = 0
+            for row in itertools.islice(rest, MAX_ROWS - 1):
+                ws.append([self.cell(ws, v, kind=col.kind, styled=styled)
+                           for col, v in zip(cols, row, strict=True)])
+                n += 1
+            ws.auto_filter.ref = f"A1:{last}{n + 1}"
+            written.append((ws, n))
+            nxt = next(rest, None)
+            if nxt is None:
+                return written
+            rest = itertools.chain([nxt], rest)
+
+
+def _clean(text: str) -> str:
+    # Control characters are invalid in the file format (openpyxl refuses them); show them, don't fail.
+    text = ILLEGAL_CHARACTERS_RE.sub("\ufffd", text)
+    if len(text) > MAX_CELL:
+        note = f"\n… truncated: {len(text) - MAX_CELL + 200:,} more characters in the pack's JSON files"
+        text = text[: MAX_CELL - len(note)] + note
+    return text
+
+
+def _width(col: Col, values: list[Any]) -> float:
+    if col.width is not None:
+        return col.width
+    longest = len(col.header) + 4  # bold text and the filter button
+    for v in values:
+        if v is None:
+            continue
+        if isinstance(v, datetime):
+            n = 19
+        elif isinstance(v, date):
+            n = 10
+        else:
+            n = max((len(line) for line in str(v).splitlines()), default=0)
+        longest = max(longest, n + 2)
+    return min(longest, WRAP_WIDTH if col.kind == "wrap" else PLAIN_WIDTH)
+
+
+def _naive_utc(ts: datetime) -> datetime:
+    """openpyxl cannot store a time zone: every time in the workbook is UTC, and its label says so."""
+    return ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts
+
+
+def _time(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return _naive_utc(datetime.fromisoformat(value))
+        except ValueError:
+            return value
+    return value
+
+
+def _lines(items: Iterable[str]) -> str:
+    return "\n".join(items)
+
+
+# -- sheets -------------------------------------------------------------------------------------------------
+
+def _summary(book: _Book, data: ReportData) -> None:
+    r = data.results
+    ev = data.evidence
+    cluster = data.cluster
+    catalogue = ev.get("catalogue") or {}
+    source = ev.get("source") or {}
+    ws = book.sheet("Summary")
+    for letter, width in zip("ABCDEFGHIJK", (30, 66, 34, 11, 11, 14, 11, 16, 11, 11, 12), strict=True):
+        ws.column_dimensions[letter].width = width
+    rows: list[list[Any]] = []
+
+    def text(value: Any, **kw: Any) -> Any:
+        return book.cell(ws, value, **kw)
+
+    def bold(value: str, font: Any = None) -> Any:
+        c = WriteOnlyCell(ws, value)
+        c.data_type = "s"
+        c.font = font or book.header_font
+        return c
+
+    def head(cells: Sequence[Any], status_from: int = 99) -> list[Any]:
+        out: list[Any] = []
+        for i, v in enumerate(cells):
+            if v is None:
+                out.append(None)
+                continue
+            c = bold(v)
+            c.fill = book.fills[v] if i >= status_from and v in book.fills else book.header_fill
+            c.border = book.header_border
+            c.alignment = book.header_align
+            out.append(c)
+        return out
+
+    problems = r.collection_problems
+    identity: list[tuple[str, Any]] = [
+        ("Cluster", cluster.get("name")),
+        ("API server", cluster.get("server")),
+        ("Kubernetes version", cluster.get("version")),
+        ("kube-system namespace UID", cluster.get("kube_system_uid")),
+        ("Context", cluster.get("context")),
+        ("Evaluated as of (UTC)", r.as_of),
+        ("Collected at (UTC)", _time(source.get("collected_at"))),
+        ("Source", " ".join(str(s) for s in (source.get("type"), source.get("location")) if s) or None),
+        ("Run started (UTC)", _time(ev.get("started_at"))),
+        ("Run finished (UTC)", _time(ev.get("finished_at"))),
+        ("auditpack version", catalogue.get("version")),
+        ("Catalogue digest", catalogue.get("digest")),
+        ("Controls in catalogue", catalogue.get("controls")),
+        ("Scope digest", ev.get("scope_digest")),
+        ("Evidence digest (SHA-256)", data.digest),
+        ("Collection problems", _lines(problems) if problems else "none"),
+        ("Your columns", "Requirements sheet: Owner, Attestation, Auditor comment and Evidence link (yellow "
+                         "headers) are yours to fill in. Keep the hidden Key column: it ties each row to "
+                         "this pack."),
+    ]
+    rows.append([bold(f"Control matrix: {cluster.get('name') or 'unknown cluster'}", book.title_font)])
+    rows.append([])
+    for label, value in identity:
+        rows.append([bold(label), text(value, kind="wrap")])
+        if label == "Collection problems" and problems:
+            rows[-1][1].fill = book.fills["inconclusive"]
+
+    rows += [[], [bold("Requirements by framework", book.section_font)]]
+    rows.append(head(["Framework", "Title", "Version", *STATUSES, "Total", "Automated"], status_from=3))
+    for fw in r.frameworks:
+        counts = [text(fw.counts.get(s, 0)) for s in STATUSES]
+        rows.append([text(fw.id), text(fw.title), text(fw.version), *counts, text(fw.requirements),
+                     text(fw.automated)])
+
+    rows += [[], [bold("Controls and findings by status", book.section_font)]]
+    rows.append(head(["Status counts", None, None, *STATUSES, "Total"], status_from=3))
+    rows.append([bold("Controls"), None, None, *[text(r.control_counts.get(s, 0)) for s in STATUSES],
+                 text(len(r.controls))])
+    rows.append([bold("Findings (control x subject)"), None, None,
+                 *[text(r.finding_counts.get(s, 0)) for s in STATUSES], text(len(r.findings))])
+
+    rows += [[], [bold("Expired waivers (no longer applied)", book.section_font)]]
+    if r.expired_waivers:
+        rows.append(head(["Control", "Subject", "Ticket", "Expired on", "Matched findings"]))
+        for w in r.expired_waivers:
+            rows.append([text(w.control), text(w.subject), text(w.ticket), text(w.expired_on),
+                         text(w.matched)])
+    else:
+        rows.append([text("none")])
+
+    # Last, so that its autofilter (one per sheet) hides nothing above it.
+    rows += [[], [bold("Requirements by family", book.section_font)]]
+    first = len(rows) + 1
+    rows.append(head(["Framework", "Family", "Family id", *STATUSES], status_from=3))
+    for fw in r.frameworks:
+        for fam in fw.families:
+            rows.append([text(fw.id), text(fam.title), text(fam.id),
+                         *[text(fam.counts.get(s, 0)) for s in STATUSES]])
+    for row in rows:
+        ws.append(row)
+    ws.auto_filter.ref = f"A{first}:I{len(rows)}"
+
+
+def _requirements(book: _Book, data: ReportData) -> None:
+    r = data.results
+    family = {(fw.id, f.id): f.title for fw in r.frameworks for f in fw.families}
+    control_status = {c.id: c.status for c in r.controls}
+    short = data.digest[:12]
+    cols = [
+        Col("Framework"), Col("Requirement"), Col("Family", "wrap"), Col("Title", "wrap"),
+        Col("Status", "status"), Col("Automated"), Col("Automatable"), Col("Frequency", "wrap"),
+        Col("Controls", "wrap"), Col("Control statuses", "wrap"),
+        Col("What to attach", "wrap", width=WRAP_WIDTH),
+        Col("Owner", width=18, yours=True), Col("Attestation", width=16, yours=True),
+        Col("Auditor comment", "wrap", width=40, yours=True),
+        Col("Evidence link", "wrap", width=40, yours=True),
+        # `<evidence digest short>|<framework>|<requirement id>`: how attestations are imported back.
+        Col("Key", width=40, hidden=True),
+    ]
+    rows = [[q.framework, q.id, family.get((q.framework, q.family), q.family), q.title, q.status,
+             "automated" if q.controls else "manual", q.automatable, q.frequency, ", ".join(q.controls),
+             _lines(f"{c}: {control_status.get(c, 'unknown')}" for c in q.controls), q.manual_evidence,
+             None, None, None, None, f"{short}|{q.framework}|{q.id}"] for q in r.requirements]
+    ((ws, n),) = book.table("Requirements", cols, rows, freeze="C2")
+    attest = get_column_letter(cols.index(next(c for c in cols if c.header == "Attestation")) + 1)
+    dv = DataValidation(type="list", formula1='"' + ",".join(ATTESTATION) + '"', allow_blank=True,
+                        showErrorMessage=True, errorTitle="Attestation",
+                        error="Choose one of: " + ", ".join(ATTESTATION), showInputMessage=True,
+                        promptTitle="Attestation", prompt=", ".join(ATTESTATION))
+    dv.add(f"{attest}2:{attest}{max(n + 1, 2)}")
+    ws.data_validations.append(dv)
+
+
+def _controls(book: _Book, data: ReportData) -> None:
+    counted = ("pass", "fail", "inconclusive", "waived", "not_applicable")  # a control is never "manual"
+    cols = [Col("Control"), Col("Title", "wrap"), Col("Severity"), Col("Subject type"),
+            Col("Status", "status"), *[Col(s, "number") for s in counted], Col("Requirements", "wrap"),
+            Col("Rationale", "wrap", width=WRAP_WIDTH), Col("Remediation", "wrap", width=WRAP_WIDTH),
+            Col("Note", "wrap")]
+    rows = [[c.id, c.title, c.severity, c.subject_type, c.status, *[c.counts.get(s, 0) for s in counted],
+             _lines(f"{fw}: {', '.join(ids)}" for fw, ids in c.requirements.items()), c.rationale,
+             c.remediation, c.note] for c in data.results.controls]
+    book.table("Controls", cols, rows)
+
+
+def _findings(book: _Book, data: ReportData) -> None:
+    severity = {c.id: c.severity for c in data.results.controls}
+    cols = [Col("Control"), Col("Severity"), Col("Status", "status"), Col("Subject type"),
+            Col("Subject", "wrap"), Col("Subject id", "wrap"), Col("Namespace"),
+            Col("Message", "wrap", width=WRAP_WIDTH), Col("Reasons", "wrap"), Col("Waiver ticket"),
+            Col("Waiver approver"), Col("Waiver expires", "date"), Col("Waiver reason", "wrap"),
+            Col("Status before waiver", "status"), Col("Evidence", "wrap")]
+
+    def rows() -> Iterator[list[Any]]:
+        for f in data.results.findings:
+            w = f.waiver
+            yield [f.control, severity.get(f.control), f.status, f.subject_type, f.subject_name, f.subject_id,
+                   f.namespace, f.message, _lines(f.reasons),
+                   w.ticket if w else None, w.approver if w else None, w.expires if w else None,
+                   w.reason if w else None, w.original_status if w else None,
+                   _lines(e.display() for e in f.evidence)]
+
+    book.table("Findings", cols, rows(), styled=book.styled_data)
+
+
+def _evidence(book: _Book, data: ReportData) -> None:
+    cols = [Col("apiVersion"), Col("Kind"), Col("Namespace"), Col("Name"), Col("UID"), Col("resourceVersion"),
+            Col("File"), Col("SHA-256 (canonical JSON)")]
+
+    def rows() -> Iterator[list[Any]]:
+        for entry in data.index:
+            ref = entry.get("ref") or {}
+            yield [ref.get("apiVersion"), ref.get("kind"), ref.get("namespace"), ref.get("name"),
+                   ref.get("uid"), ref.get("resourceVersion"), entry.get("file"), entry.get("sha256")]
+
+    book.table("Evidence", cols, rows(), styled=False)
+
+
+def _files(book: _Book, data: ReportData) -> None:
+    cols = [Col("File"), Col("Bytes", "number"), Col("SHA-256")]
+    book.table("Files", cols, ([path, size, sha] for path, sha, size in data.evidence_files()), styled=False)
+
+
+def _collection(book: _Book, data: ReportData) -> None:
+    cols = [Col("Group"), Col("Kind"), Col("Namespace"), Col("Status", "status"), Col("Objects", "number"),
+            Col("Seconds", "number"), Col("Message", "wrap")]
+    log = data.collection.get("log") or []
+    book.table("Collection", cols, [[e.get("group") or "core", e.get("kind"), e.get("namespace"),
+                                     e.get("status"), e.get("count"), e.get("duration_s"), e.get("message")]
+                                    for e in log])
