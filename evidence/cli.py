@@ -34,7 +34,7 @@ def _timestamp(value: str) -> datetime:
     try:
         ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO 8601 timestamp (e.g. 2026-11-21T06:00:00Z)")
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO 8601 timestamp (e.g. 2026-11-21T06:00:00Z)") from None
     if ts.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{value!r} has no time zone; add Z for UTC")
     return ts

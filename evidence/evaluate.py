@@ -7,6 +7,7 @@ not_applicable, manual (no automated control), waived (an active waiver from the
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -113,9 +114,10 @@ class Results(BaseModel):
 
 
 def _aggregate(statuses: list[str]) -> Status:
-    for s in ("fail", "inconclusive", "pass"):
+    order: tuple[Status, ...] = ("fail", "inconclusive", "pass")
+    for s in order:
         if s in statuses:
-            return s  # type: ignore[return-value]
+            return s
     if statuses and all(s == "waived" for s in statuses if s != "not_applicable") and "waived" in statuses:
         return "waived"
     return "not_applicable"
@@ -162,7 +164,6 @@ def evaluate(catalogue: Catalogue, facts: Facts, scope: Scope, log: list[Collect
                 per_control[c.id].append(f)
     for c in catalogue.controls:
         fs = per_control[c.id]
-        counts = Counter(f.status for f in fs)
         status = _aggregate([f.status for f in fs])
         note = None
         if not fs:
@@ -176,7 +177,7 @@ def evaluate(catalogue: Catalogue, facts: Facts, scope: Scope, log: list[Collect
         findings.extend(fs)
         control_results.append(ControlResult(
             id=c.id, title=c.spec.title, severity=c.spec.severity, subject_type=c.spec.subject, status=status,
-            counts=dict(counts), requirements=c.spec.requirements, rationale=c.spec.rationale.strip(),
+            counts=_counts(f.status for f in fs), requirements=c.spec.requirements, rationale=c.spec.rationale.strip(),
             remediation=c.spec.remediation.strip(), note=note))
     requirements, frameworks = _roll_up(catalogue, control_results)
     expired = [ExpiredWaiver(control=w.control, subject=w.subject, ticket=w.ticket, expired_on=w.expires,
@@ -280,7 +281,7 @@ def _roll_up(catalogue: Catalogue, controls: list[ControlResult]) -> tuple[list[
                 framework=fw.id, id=r.id, family=r.family, title=r.title, summary=r.summary.strip(),
                 frequency=r.frequency, automatable=r.automatable, future_dated=r.future_dated, status=status,
                 controls=[c.id for c in cs], manual_evidence=r.manual_evidence.strip(),
-                counts=dict(Counter(c.status for c in cs))))
+                counts=_counts(c.status for c in cs)))
             fam_counts[r.family][status] += 1
         reqs.extend(fw_reqs)
         summaries.append(FrameworkSummary(
@@ -289,6 +290,10 @@ def _roll_up(catalogue: Catalogue, controls: list[ControlResult]) -> tuple[list[
             counts=dict(Counter(r.status for r in fw_reqs)),
             families=[FamilySummary(id=f.id, title=f.title, counts=dict(fam_counts[f.id])) for f in fw.families]))
     return reqs, summaries
+
+
+def _counts(statuses: Iterable[str]) -> dict[str, int]:
+    return dict(Counter(statuses))
 
 
 def subject_types() -> list[str]:

@@ -13,8 +13,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from evidence.inventory import ObjectRef
-
-NamespaceClass = Literal["cde", "connected", "out_of_scope", "unclassified", "system"]
+from evidence.scope import NamespaceClass
 
 
 class _Model(BaseModel):
@@ -224,7 +223,7 @@ def schema_document() -> dict[str, Any]:
 
 def _type_name(node: dict[str, Any], defs: dict[str, Any]) -> str:
     if "$ref" in node:
-        return node["$ref"].split("/")[-1]
+        return str(node["$ref"]).split("/")[-1]
     if "anyOf" in node:
         parts = [_type_name(n, defs) for n in node["anyOf"]]
         return " | ".join(p for p in parts if p != "null") + (" | null" if "null" in parts else "")

@@ -99,7 +99,7 @@ class PackWriter:
         try:
             if self.out.exists():
                 self.out.rmdir()  # an empty directory the user created; a non-empty one was refused
-            os.rename(self.tmp, self.out)
+            self.tmp.rename(self.out)
         except OSError as exc:
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise PackError(f"could not move the pack into {self.out}: {exc.strerror}",

@@ -109,10 +109,10 @@ class Redactor:
             if not isinstance(values, dict):
                 continue
             for key, value in values.items():
-                if isinstance(value, str) and _CRED_VALUE.search(value):
-                    values[key] = MASK
-                    self.counts["configmap values"] += 1
-                elif isinstance(value, str) and "\n" not in value and looks_like_credential(key, value):
+                if not isinstance(value, str):
+                    continue
+                # Multi-line values are config files: judged by their content, not by the key's name.
+                if _CRED_VALUE.search(value) or ("\n" not in value and looks_like_credential(key, value)):
                     values[key] = MASK
                     self.counts["configmap values"] += 1
 
@@ -134,10 +134,10 @@ class Redactor:
 
     def _container(self, c: Obj) -> None:
         for env in c.get("env") or []:
-            if isinstance(env, dict) and isinstance(env.get("value"), str):
-                if looks_like_credential(str(env.get("name", "")), env["value"]):
-                    env["value"] = MASK
-                    self.counts["env values"] += 1
+            if isinstance(env, dict) and isinstance(env.get("value"), str) and \
+                    looks_like_credential(str(env.get("name", "")), env["value"]):
+                env["value"] = MASK
+                self.counts["env values"] += 1
         for list_name in ("args", "command"):
             items = c.get(list_name)
             if isinstance(items, list):

@@ -21,7 +21,7 @@ SCOPE_LABEL = "pci.auditpack.io/scope"
 REGION_LABEL = "topology.kubernetes.io/region"
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 
-NamespaceClass = Literal["cde", "connected", "out_of_scope", "unclassified"]
+NamespaceClass = Literal["cde", "connected", "out_of_scope", "unclassified", "system"]
 
 
 class _Strict(BaseModel):
@@ -80,9 +80,10 @@ class Scope(_Strict):
 
     def classify(self, namespace: str, labels: dict[str, str]) -> tuple[NamespaceClass, str]:
         """Classify a namespace and say why (scope file beats label beats default)."""
-        for cls in ("cde", "connected", "out_of_scope"):
+        classes: tuple[NamespaceClass, ...] = ("cde", "connected", "out_of_scope")
+        for cls in classes:
             if namespace in getattr(self.namespaces, cls):
-                return cls, f"listed as {cls} in the scope file"  # type: ignore[return-value]
+                return cls, f"listed as {cls} in the scope file"
         label = labels.get(SCOPE_LABEL)
         mapped = {"cde": "cde", "connected": "connected", "out": "out_of_scope", "out-of-scope": "out_of_scope"}
         if label in mapped:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from evidence.facts import schema_markdown
-
 from conftest import ROOT
+
+from evidence.facts import schema_markdown
 
 CORE = ["evidence/collectors", "evidence/netpol", "evidence/evaluate.py", "evidence/render", "evidence/facts.py",
         "evidence/controls.py", "evidence/pack.py", "evidence/redact.py", "evidence/inventory.py"]

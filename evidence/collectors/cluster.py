@@ -295,8 +295,8 @@ def _apiserver(inv: Inventory, subject: ClusterFacts) -> None:
             if (p["metadata"].get("labels") or {}).get("component") == "kube-apiserver"]
     if not pods:
         reason = "kube-apiserver pod not visible (managed control plane, or Pods not collected)"
-        for f in ("apiserver_flags", "audit_logging", "secrets_encryption_configured"):
-            subject.mark_unknown(f, reason)
+        for name in ("apiserver_flags", "audit_logging", "secrets_encryption_configured"):
+            subject.mark_unknown(name, reason)
         return
     pod = pods[0]
     subject.evidence.append(ObjectRef.of(pod))

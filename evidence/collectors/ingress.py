@@ -13,7 +13,7 @@ from typing import Any
 from evidence.collectors import x509
 from evidence.collectors.workloads import containers_of, expand_env, flags
 from evidence.facts import IngressHost, TLSPolicy
-from evidence.inventory import Inventory, Obj, ObjectRef
+from evidence.inventory import CollectionEntry, Inventory, Obj, ObjectRef
 from evidence.scope import SYSTEM_NAMESPACES, Scope
 
 NGINX_CLASS_CONTROLLER = "k8s.io/ingress-nginx"
@@ -40,7 +40,7 @@ def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[IngressHost]:
     classes = {str(c["metadata"]["name"]): c for c in inv.objects("IngressClass", "networking.k8s.io")}
     default_class = next((n for n, c in classes.items() if (c["metadata"].get("annotations") or {})
                           .get("ingressclass.kubernetes.io/is-default-class") == "true"), None)
-    secret_status = {}
+    secret_status: dict[str, CollectionEntry] = {}
     subjects: list[IngressHost] = []
     for ing in inv.objects("Ingress", "networking.k8s.io"):
         meta, spec = ing["metadata"], ing.get("spec") or {}

@@ -6,6 +6,8 @@ import base64
 import binascii
 import math
 from datetime import datetime
+from itertools import pairwise
+from typing import Literal
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -74,7 +76,10 @@ def facts(chain: list[x509.Certificate], as_of: datetime) -> CertificateFacts:
     )
 
 
-def _key(key: object) -> tuple[str, int]:
+KeyType = Literal["RSA", "EC", "Ed25519", "Ed448", "DSA", "other"]
+
+
+def _key(key: object) -> tuple[KeyType, int]:
     if isinstance(key, rsa.RSAPublicKey):
         return "RSA", key.key_size
     if isinstance(key, ec.EllipticCurvePublicKey):
@@ -105,10 +110,7 @@ def _chain_complete(chain: list[x509.Certificate]) -> bool:
     """
     if len(chain) == 1:
         return chain[0].issuer == chain[0].subject
-    for child, parent in zip(chain, chain[1:], strict=False):
-        if child.issuer != parent.subject or not _signed_by(child, parent):
-            return False
-    return True
+    return all(child.issuer == parent.subject and _signed_by(child, parent) for child, parent in pairwise(chain))
 
 
 def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
@@ -126,7 +128,6 @@ def host_matches(host: str, names: list[str]) -> bool:
         name = name.lower().rstrip(".")
         if name == host:
             return True
-        if name.startswith("*.") and "." in host:
-            if host.split(".", 1)[1] == name[2:] and host.split(".", 1)[0]:
-                return True
+        if name.startswith("*.") and "." in host and host.split(".", 1)[1] == name[2:] and host.split(".", 1)[0]:
+            return True
     return False

@@ -54,7 +54,7 @@ def load(path: Path, cluster_name: str | None = None) -> Inventory:
     objects: list[dict[str, Any]] = []
     for name, data in files:
         base = Path(name).name
-        if base in META_FILES and Path(name).parent in (Path("."), Path("")):
+        if base in META_FILES and Path(name).parent in (Path(), Path()):
             parsed = _parse_json(name, data)
             if base == "snapshot.json":
                 meta = parsed if isinstance(parsed, dict) else {}
@@ -240,4 +240,4 @@ def write_metadata(out: Path, inv: Inventory) -> None:
         json.dumps([e.model_dump() for e in inv.log], indent=2) + "\n")
 
 
-__all__ = ["load", "write_metadata", "group_of"]
+__all__ = ["group_of", "load", "write_metadata"]

@@ -1,0 +1,33 @@
+# The two quick-start commands (README): `make demo` builds the demo audit pack, `make test` runs every test.
+# Both create .venv and install auditpack with its test dependencies on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint install clean-venv
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# A new pack directory per run: auditpack never overwrites an earlier pack.
+demo: $(STAMP)
+	@mkdir -p demo-packs
+	$(BIN)/auditpack collect --snapshot samples/demo-cluster --scope samples/scope.yaml \
+	    --out demo-packs/$$(date -u +%Y%m%dT%H%M%SZ) --fail-on none
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check evidence tests samples
+	$(BIN)/mypy
+
+clean-venv:
+	rm -rf $(VENV)
