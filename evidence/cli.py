@@ -5,18 +5,21 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from evidence import __version__
-from evidence.errors import EXIT_BAD_INPUT, EXIT_FAILURES, EXIT_INTERNAL, EXIT_OK, AuditpackError
+from evidence.errors import EXIT_BAD_INPUT, EXIT_FAILURES, EXIT_INCOMPLETE, EXIT_INTERNAL, EXIT_OK, AuditpackError
 
 EPILOG_MAIN = """\
 examples:
   auditpack collect --snapshot samples/demo-cluster --scope samples/scope.yaml --out demo-pack
+  auditpack collect --context prod --scope scope.yaml --out packs/prod-2026-Q4
+  auditpack snapshot --context prod --out snapshots/prod
   auditpack verify demo-pack
   auditpack controls list --framework pci-dss
   auditpack controls schema
@@ -54,7 +57,9 @@ examples:
   auditpack collect --snapshot cluster-dump.tar.gz --controls ./our-controls --fail-on high --out pack
 """)
     c.add_argument("--snapshot", type=Path, metavar="PATH",
-                   help="directory or .tar.gz of YAML/JSON objects (kubectl get -A -o yaml, auditpack snapshot)")
+                   help="directory or .tar.gz of YAML/JSON objects (kubectl get -A -o yaml, auditpack snapshot); "
+                        "without it, the live cluster is read")
+    _cluster_args(c)
     c.add_argument("--out", type=Path, required=True, metavar="DIR",
                    help="new pack directory; refused if it exists and is not empty")
     c.add_argument("--scope", type=Path, metavar="FILE", help="scope.yaml: CDE namespaces, sites, waivers")
@@ -66,6 +71,16 @@ examples:
                    help="evaluate as of this time (default: the snapshot's collection time)")
     c.add_argument("--cluster-name", metavar="NAME", help="name shown in the report (default: from the scope)")
     c.add_argument("--json", action="store_true", help="print the run summary as one JSON line on stdout")
+
+    s = sub.add_parser("snapshot", help="read the live cluster and write a redacted snapshot for offline audits",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""\
+examples:
+  auditpack snapshot --context prod --out snapshots/prod-2026-11-21
+  auditpack collect --snapshot snapshots/prod-2026-11-21 --scope scope.yaml --out packs/prod-2026-Q4
+""")
+    s.add_argument("--out", type=Path, required=True, metavar="DIR", help="new directory for the snapshot")
+    s.add_argument("--cluster-name", metavar="NAME", help="name recorded for the cluster (default: the context)")
+    _cluster_args(s)
 
     v = sub.add_parser("verify", help="check a pack's files against its manifest")
     v.add_argument("pack", type=Path, metavar="PACK")
@@ -80,6 +95,44 @@ examples:
     sch = ctl_sub.add_parser("schema", help="print the subject fields controls can use")
     sch.add_argument("--format", choices=["json", "markdown"], default="json")
     return p
+
+
+def _cluster_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kubeconfig", type=Path, metavar="FILE",
+                   help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster config)")
+    p.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current context)")
+
+
+def _progress() -> Callable[[dict[str, Any]], None]:
+    """A rich display on a terminal; one JSON line per event on stderr otherwise (CronJob logs)."""
+    if sys.stderr.isatty():
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        status = console.status("connecting")
+        status.start()
+        styles = {"ok": "green", "forbidden": "red", "error": "red", "not_served": "dim"}
+
+        def show(event: dict[str, Any]) -> None:
+            if event["event"] == "start":
+                status.update(f"listing {event['resource']}")
+            elif event["event"] == "list":
+                st = event["status"]
+                if st != "not_served":
+                    console.print(f"  [{styles.get(st, '')}]{st:<10}[/] {event['resource']:<45} "
+                                  f"{event['count']:>7,}  {event['seconds']:.2f}s"
+                                  + (f"  {event['message']}" if st in ("forbidden", "error") else ""))
+            elif event["event"] == "retry":
+                console.print(f"  [yellow]retry[/]      {event['resource']}: {event['reason']}")
+
+        show.stop = status.stop  # type: ignore[attr-defined]
+        return show
+
+    def log(event: dict[str, Any]) -> None:
+        line = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "level": "info", **event}
+        sys.stderr.write(orjson.dumps(line).decode() + "\n")
+
+    return log
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,6 +166,8 @@ def _err(text: str) -> None:
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "collect":
         return _collect(args)
+    if args.command == "snapshot":
+        return _snapshot(args)
     if args.command == "verify":
         return _verify(args.pack)
     if args.command == "controls":
@@ -124,8 +179,13 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 def _collect(args: argparse.Namespace) -> int:
     from evidence.pipeline import RunOptions, collect
 
-    summary = collect(RunOptions(out=args.out, snapshot=args.snapshot, scope=args.scope, controls=args.controls,
-                                 as_of=args.as_of, fail_on=args.fail_on, cluster_name=args.cluster_name))
+    progress = _progress() if args.snapshot is None else None
+    try:
+        summary = collect(RunOptions(out=args.out, snapshot=args.snapshot, kubeconfig=args.kubeconfig,
+                                     context=args.context, scope=args.scope, controls=args.controls, as_of=args.as_of,
+                                     fail_on=args.fail_on, cluster_name=args.cluster_name, progress=progress))
+    finally:
+        getattr(progress, "stop", lambda: None)()
     r = summary.results
     if args.json:
         sys.stdout.write(orjson.dumps(summary.line()).decode() + "\n")
@@ -140,6 +200,22 @@ def _collect(args: argparse.Namespace) -> int:
             print(f"  incomplete: {problem}")
         print(f"  evidence digest {summary.evidence_digest}")
     return summary.exit_code
+
+
+def _snapshot(args: argparse.Namespace) -> int:
+    from evidence.pipeline import RunOptions, take_snapshot
+
+    progress = _progress()
+    try:
+        inv, files = take_snapshot(RunOptions(out=args.out, snapshot=None, kubeconfig=args.kubeconfig,
+                                              context=args.context, cluster_name=args.cluster_name, progress=progress))
+    finally:
+        getattr(progress, "stop", lambda: None)()
+    problems = [e for e in inv.log if e.status in ("forbidden", "error")]
+    print(f"wrote {args.out}: {len(inv)} objects in {files} files from {inv.source.location}")
+    for e in problems:
+        print(f"  incomplete: {e.message}")
+    return EXIT_INCOMPLETE if problems else EXIT_OK
 
 
 def _verify(pack: Path) -> int:

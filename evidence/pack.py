@@ -66,20 +66,41 @@ def inventory_files(inv: Inventory, root: Path) -> list[dict[str, Any]]:
 
 
 @dataclass
-class PackWriter:
-    """Collects the files of a pack in a temporary sibling directory, then renames it into place."""
+class AtomicDir:
+    """A directory built in a temporary sibling and renamed into place by `commit`; removed on error."""
 
     out: Path
     tmp: Path = field(init=False)
 
-    def __enter__(self) -> PackWriter:
+    def __enter__(self) -> AtomicDir:
         check_destination(self.out)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.partial-", dir=self.out.parent))
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is not None:
+        if self.tmp.exists():
             shutil.rmtree(self.tmp, ignore_errors=True)  # nothing half-written is left behind
+
+    def commit(self) -> None:
+        for p in self.tmp.rglob("*"):
+            if p.is_file():
+                with p.open("rb") as fh:
+                    os.fsync(fh.fileno())
+        try:
+            if self.out.exists():
+                self.out.rmdir()  # an empty directory the user created; a non-empty one was refused
+            self.tmp.rename(self.out)
+        except OSError as exc:
+            raise PackError(f"could not move the result into {self.out}: {exc.strerror}",
+                            "another run may have written there; choose a new --out") from None
+
+
+class PackWriter(AtomicDir):
+    """Collects the files of a pack in a temporary sibling directory, then renames it into place."""
+
+    def __enter__(self) -> PackWriter:
+        super().__enter__()
+        return self
 
     def write_json(self, rel: str, data: Any) -> None:
         path = self.tmp / rel
@@ -92,18 +113,7 @@ class PackWriter:
     def finish(self, identity: dict[str, Any]) -> dict[str, Any]:
         manifest = build_manifest(self.tmp, identity)
         (self.tmp / MANIFEST).write_bytes(dumps(manifest))
-        for p in self.tmp.rglob("*"):
-            if p.is_file():
-                with p.open("rb") as fh:
-                    os.fsync(fh.fileno())
-        try:
-            if self.out.exists():
-                self.out.rmdir()  # an empty directory the user created; a non-empty one was refused
-            self.tmp.rename(self.out)
-        except OSError as exc:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            raise PackError(f"could not move the pack into {self.out}: {exc.strerror}",
-                            "another run may have written there; choose a new --out") from None
+        self.commit()
         return manifest
 
 

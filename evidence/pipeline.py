@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from evidence.controls import SEVERITY_ORDER, load_catalogue
 from evidence.errors import EXIT_FAILURES, EXIT_INCOMPLETE, EXIT_OK
 from evidence.evaluate import Results, evaluate
 from evidence.inventory import Inventory
-from evidence.pack import PackWriter, check_destination, dumps, evidence_section, inventory_files
+from evidence.pack import AtomicDir, PackWriter, check_destination, dumps, evidence_section, inventory_files
 from evidence.sources import snapshot
 
 
@@ -23,11 +24,14 @@ from evidence.sources import snapshot
 class RunOptions:
     out: Path
     snapshot: Path | None
+    kubeconfig: Path | None = None
+    context: str | None = None
     scope: Path | None = None
     controls: list[Path] | None = None
     as_of: datetime | None = None
     fail_on: str = "low"
     cluster_name: str | None = None
+    progress: Callable[[dict[str, Any]], None] | None = None
 
 
 @dataclass
@@ -49,10 +53,7 @@ def collect(opts: RunOptions) -> RunSummary:
     check_destination(opts.out)
     catalogue = load_catalogue(opts.controls)
     scope = scope_mod.load(opts.scope)
-    if opts.snapshot is None:
-        from evidence.errors import InputError
-        raise InputError("live collection is not available yet", "pass --snapshot PATH")
-    inv = snapshot.load(opts.snapshot, opts.cluster_name or scope.cluster_name)
+    inv = load_inventory(opts, opts.cluster_name or scope.cluster_name)
     as_of = opts.as_of or inv.source.collected_at
     facts = collect_all(inv, scope, as_of)
     results = evaluate(catalogue, facts, scope, inv.log)
@@ -83,6 +84,25 @@ def collect(opts: RunOptions) -> RunSummary:
         w.finish(identity)
     incomplete = bool(results.collection_problems)
     return RunSummary(opts.out, results, digest, exit_code(results, opts.fail_on, incomplete), incomplete)
+
+
+def load_inventory(opts: RunOptions, cluster_name: str | None) -> Inventory:
+    """From --snapshot, or else from the live cluster (kubeconfig / in-cluster)."""
+    if opts.snapshot is not None:
+        return snapshot.load(opts.snapshot, cluster_name)
+    from evidence.sources import live  # the only import of the kubernetes client
+
+    conn = live.connect(opts.kubeconfig, opts.context)
+    return live.LiveSource(conn, live.Progress(opts.progress)).load(cluster_name)
+
+
+def take_snapshot(opts: RunOptions) -> tuple[Inventory, int]:
+    """`auditpack snapshot`: the redacted inventory written atomically in the format --snapshot reads."""
+    with AtomicDir(opts.out) as d:
+        inv = load_inventory(opts, opts.cluster_name)
+        files = snapshot.write(d.tmp, inv)
+        d.commit()
+    return inv, files
 
 
 def collection_record(inv: Inventory) -> dict[str, Any]:

@@ -231,13 +231,21 @@ def _collection_log(inv: Inventory, entries: list[dict[str, Any]] | None) -> lis
     return log
 
 
-def write_metadata(out: Path, inv: Inventory) -> None:
-    """Write snapshot.json and collection.json beside a snapshot's object files."""
+def write(out: Path, inv: Inventory) -> int:
+    """Write a (redacted) inventory as a snapshot this module reads back: <group>/<Kind>.json as `kind: List`,
+    plus snapshot.json (time, cluster identity) and collection.json (the collection log). Returns files written."""
+    files = 0
+    for group, kind in inv.kinds():
+        path = out / (group or "core") / f"{kind}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(orjson.dumps({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""},
+                                       "items": inv.objects(kind, group)}))
+        files += 1
     meta = {"format": SNAPSHOT_FORMAT, "collected_at": inv.source.collected_at.isoformat(),
-            "cluster": inv.source.cluster.model_dump()}
+            "cluster": inv.source.cluster.model_dump(), "source": inv.source.location}
     (out / "snapshot.json").write_text(json.dumps(meta, indent=2) + "\n")
-    (out / "collection.json").write_text(
-        json.dumps([e.model_dump() for e in inv.log], indent=2) + "\n")
+    (out / "collection.json").write_text(json.dumps([e.model_dump() for e in inv.log], indent=2) + "\n")
+    return files + 2
 
 
-__all__ = ["group_of", "load", "write_metadata"]
+__all__ = ["group_of", "load", "write"]
