@@ -17,6 +17,7 @@ from evidence.cel import env
 from evidence.controls import Catalogue, Control
 from evidence.facts import SUBJECT_TYPES, Facts
 from evidence.inventory import CollectionEntry, ObjectRef
+from evidence.kinds import find
 from evidence.scope import Scope, Waiver
 
 Status = Literal["pass", "fail", "inconclusive", "not_applicable", "manual", "waived"]
@@ -134,11 +135,15 @@ def _problem(entry: CollectionEntry, plural: str) -> str:
 
 
 def collection_problems(log: list[CollectionEntry]) -> list[str]:
+    """One line per denied or failed read, e.g. "permission denied: list secrets"."""
     out = []
     for e in log:
         if e.status in ("forbidden", "error"):
-            where = f" in namespace {e.namespace}" if e.namespace else ""
-            out.append(_problem(e, e.label()) + where)
+            t = find(e.kind, e.group)
+            line = e.message or _problem(e, t.label if t else e.label())
+            if e.namespace and e.namespace not in line:
+                line += f" in namespace {e.namespace}"
+            out.append(line)
     return out
 
 

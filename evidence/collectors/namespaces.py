@@ -54,8 +54,6 @@ def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[NamespaceFact
     namespaces = inv.objects("Namespace", "")
     declared = bool(scope.namespaces.cde or scope.namespaces.connected) or any(
         SCOPE_LABEL in ((n["metadata"].get("labels")) or {}) for n in namespaces)
-    pol_status = inv.status("NetworkPolicy", "networking.k8s.io")
-    pod_status = inv.status("Pod", "")
     out = []
     for ns_obj in namespaces:
         meta = ns_obj["metadata"]
@@ -94,6 +92,8 @@ def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[NamespaceFact
             allow_all_egress_policies=[str(p["metadata"]["name"]) for p in allow_all_out],
         )
         subject.evidence = [ObjectRef.of(ns_obj)] + [ObjectRef.of(p) for p in policies]
+        pol_status = inv.status("NetworkPolicy", "networking.k8s.io", name)
+        pod_status = inv.status("Pod", "", name)
         if pol_status.status != "ok":
             why = _why(pol_status.status, "networkpolicies", pol_status.message)
             for f in ("network_policies", "default_deny_ingress", "default_deny_egress", "pods_not_selected",

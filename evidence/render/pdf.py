@@ -14,15 +14,14 @@ from evidence.render.data import SEVERITY_RANK, STATUS_LABEL, STATUS_ORDER, Repo
 from evidence.resources import data_dir
 
 TEMPLATE = "report.html.j2"
-STYLESHEET = "report.css"
 # The PDF is a summary: long evidence lists are cut here and point to the workbook (DESIGN.md: Figures).
 EVIDENCE_SHOWN = 8
+FINDINGS_SHOWN = 50  # per control; at 5,000 subjects an uncut list would be hundreds of pages
 TOP_FAILURES = 10
 # Column order of the status tables (the order the auditor reads: good, bad, then the rest).
 SUMMARY_STATUSES = ("pass", "fail", "inconclusive", "waived", "not_applicable", "manual")
 # Chapter order; frameworks not named here follow in catalogue order.
 FRAMEWORK_ORDER = ("pci-dss", "gdpr", "hslf-fs-2016-40")
-PROBLEM_STATUSES = ("fail", "inconclusive", "waived")
 
 
 @dataclass
@@ -64,6 +63,7 @@ class View:
     log: LogView
     statuses: tuple[str, ...] = SUMMARY_STATUSES
     evidence_shown: int = EVIDENCE_SHOWN
+    findings_shown: int = FINDINGS_SHOWN
     top_shown: int = TOP_FAILURES
 
     @property
@@ -144,7 +144,9 @@ def format_datetime(value: datetime | str | None) -> str:
 
 def format_date(value: datetime | str | None) -> str:
     ts = _parse(value)
-    return "—" if ts is None else ts.astimezone(UTC).strftime("%Y-%m-%d") if ts.tzinfo else ts.strftime("%Y-%m-%d")
+    if ts is None:
+        return "—"
+    return (ts.astimezone(UTC) if ts.tzinfo else ts).strftime("%Y-%m-%d")
 
 
 def format_time(value: datetime | str | None) -> str:

@@ -11,7 +11,9 @@ Like every renderer this only presents what the pack holds: no status, count or 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Iterator, Sequence
+from copy import copy
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -41,6 +43,11 @@ MAX_ROWS = 1_048_576  # rows in an Excel sheet; a longer table continues on "<na
 WIDTH_SAMPLE = 2_000  # rows read to size columns (the rest are streamed)
 WRAP_WIDTH = 60
 PLAIN_WIDTH = 70  # fits a SHA-256 on one line
+# Row heights are written, not left to the viewer: Excel fits wrapped rows on load, but LibreOffice and most
+# previewers do not, and show one line of each wrapped cell. Estimated for Calibri 11 (the default font).
+LINE_HEIGHT = 15.0  # points per line
+MAX_HEIGHT = 409.0  # Excel's largest row height; longer cells scroll in the formula bar
+CHARS_PER_WIDTH = 1.15  # characters of prose per unit of column width (Calibri fits about 1.25)
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 DATE_FORMAT = "yyyy-mm-dd"
 
@@ -99,14 +106,17 @@ class _Book:
         thin = Side(style="thin", color="8EA9DB")
         self.top = Alignment(vertical="top")
         self.wrap = Alignment(vertical="top", wrap_text=True)
-        self.header_font = Font(bold=True)
+        self.left_wrap = Alignment(horizontal="left", vertical="top", wrap_text=True)
+        # The font is named: a bold font without a name renders in the viewer's default (a serif in LibreOffice).
+        self.header_font = Font(name="Calibri", size=11, bold=True)
         self.header_border = Border(bottom=thin)
         self.header_align = Alignment(vertical="top", wrap_text=True)
-        self.title_font = Font(bold=True, size=14)
-        self.section_font = Font(bold=True, size=12)
+        self.title_font = Font(name="Calibri", size=14, bold=True)
+        self.section_font = Font(name="Calibri", size=12, bold=True)
         self.fills = {k: PatternFill("solid", fgColor=v) for k, v in STATUS_FILL.items()}
         self.header_fill = PatternFill("solid", fgColor=HEADER_FILL)
         self.yours_fill = PatternFill("solid", fgColor=YOURS_FILL)
+        self._styles: dict[tuple[str | None, str | None, str | None], Any] = {}
 
     def sheet(self, title: str) -> Any:
         return self.wb.create_sheet(title)
@@ -115,31 +125,41 @@ class _Book:
         """A cell for `value`: text cleaned, never read as a formula; dates as dates; statuses coloured."""
         if value is None or value == "":
             return None
+        fmt = None
         if isinstance(value, datetime):
-            c = WriteOnlyCell(ws, _naive_utc(value))
-            c.number_format = DATETIME_FORMAT
+            value, fmt = _naive_utc(value), DATETIME_FORMAT
         elif isinstance(value, date):
-            c = WriteOnlyCell(ws, value)
-            c.number_format = DATE_FORMAT
+            fmt = DATE_FORMAT
         elif isinstance(value, str):
-            text = _clean(value)
-            plain = kind in ("text", "number") and not styled
-            if plain and not text.startswith("="):
-                return text
-            c = WriteOnlyCell(ws, text)
+            value = _clean(value)
+        fill = value if kind == "status" and value in STATUS_FILL else None
+        align = "wrap" if kind == "wrap" else "top" if styled else None
+        formula_like = isinstance(value, str) and value.startswith("=")
+        if fmt is None and fill is None and align is None and not formula_like:
+            return value
+        c = WriteOnlyCell(ws, value)
+        if isinstance(value, str):
             # Text from the cluster or the scope file must never become a formula ("=HYPERLINK(...)").
             c.data_type = "s"
-        elif not styled:
-            return value
-        else:
-            c = WriteOnlyCell(ws, value)
-        if kind == "status" and isinstance(value, str) and value in self.fills:
-            c.fill = self.fills[value]
-        if kind == "wrap":
-            c.alignment = self.wrap
-        elif styled:
-            c.alignment = self.top
+        if fmt or fill or align:
+            # Copying a prepared style is much cheaper than assigning font, fill and alignment objects,
+            # which openpyxl hashes and looks up on every assignment (most of the time on large sheets).
+            c._style = copy(self._style(ws, fmt, fill, align))
         return c
+
+    def _style(self, ws: Any, fmt: str | None, fill: str | None, align: str | None) -> Any:
+        key = (fmt, fill, align)
+        style = self._styles.get(key)
+        if style is None:
+            t = WriteOnlyCell(ws)
+            if fmt:
+                t.number_format = fmt
+            if fill:
+                t.fill = self.fills[fill]
+            if align:
+                t.alignment = self.wrap if align == "wrap" else self.top
+            style = self._styles[key] = t._style
+        return style
 
     def header(self, ws: Any, cols: Sequence[Col]) -> list[Any]:
         out = []
@@ -161,6 +181,7 @@ class _Book:
         widths = [_width(col, [r[i] for r in head]) for i, col in enumerate(cols)]
         rest: Iterator[Sequence[Any]] = itertools.chain(head, it)
         last = get_column_letter(len(cols))
+        wrapped = [(i, w) for i, (col, w) in enumerate(zip(cols, widths, strict=True)) if col.kind == "wrap"]
         written: list[tuple[Any, int]] = []
         while True:
             ws = self.sheet(title if not written else f"{title} ({len(written) + 1})")
@@ -172,16 +193,18 @@ class _Book:
                     dim.hidden = True
             ws.freeze_panes = freeze
             ws.print_title_rows = "1:1"
-            ws.page_setup.orientation = "landscape"
-            ws.page_setup.fitToWidth = 1
-            ws.page_setup.fitToHeight = 0
-            ws.sheet_properties.pageSetUpPr.fitToPage = True
+            _fit_width(ws)
             ws.append(self.header(ws, cols))
             n = 0
             for row in itertools.islice(rest, MAX_ROWS - 1):
+                n += 1
+                height = _height(max((_text_lines(row[i], w) for i, w in wrapped), default=1))
+                if height:
+                    ws.row_dimensions[n + 1].height = height
                 ws.append([self.cell(ws, v, kind=col.kind, styled=styled)
                            for col, v in zip(cols, row, strict=True)])
-                n += 1
+                if height and self.wb.write_only:
+                    del ws.row_dimensions[n + 1]  # already written; keep memory flat
             ws.auto_filter.ref = f"A1:{last}{n + 1}"
             written.append((ws, n))
             nxt = next(rest, None)
@@ -190,13 +213,36 @@ class _Book:
             rest = itertools.chain([nxt], rest)
 
 
+def _fit_width(ws: Any) -> None:
+    """Print landscape, one page wide (someone will print the matrix for the auditor)."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+
+
 def _clean(text: str) -> str:
     # Control characters are invalid in the file format (openpyxl refuses them); show them, don't fail.
     text = ILLEGAL_CHARACTERS_RE.sub("\ufffd", text)
     if len(text) > MAX_CELL:
-        note = f"\n… truncated: {len(text) - MAX_CELL + 200:,} more characters in the pack's JSON files"
-        text = text[: MAX_CELL - len(note)] + note
+        keep = MAX_CELL - 100  # room for the note
+        cut = text.rfind("\n", 0, keep)
+        if cut > keep // 2:
+            keep = cut  # whole lines (object references) only
+        text = f"{text[:keep]}\n… {len(text) - keep:,} more characters in the pack's JSON files"
     return text
+
+
+def _text_lines(value: Any, width: float) -> int:
+    if not isinstance(value, str) or not value:
+        return 1
+    per_line = max(1.0, width * CHARS_PER_WIDTH - 2)  # less the partial word carried to the next line
+    return sum(max(1, math.ceil(len(p) / per_line)) for p in value.split("\n"))
+
+
+def _height(lines: int) -> float | None:
+    """The row height for `lines` lines of text, or None for one line (the default height)."""
+    return min(MAX_HEIGHT, LINE_HEIGHT * lines + 2) if lines > 1 else None
 
 
 def _width(col: Col, values: list[Any]) -> float:
@@ -243,8 +289,10 @@ def _summary(book: _Book, data: ReportData) -> None:
     catalogue = ev.get("catalogue") or {}
     source = ev.get("source") or {}
     ws = book.sheet("Summary")
-    for letter, width in zip("ABCDEFGHIJK", (30, 66, 34, 11, 11, 14, 11, 16, 11, 11, 12), strict=True):
+    value_width = 66  # a SHA-256 digest on one line
+    for letter, width in zip("ABCDEFGHIJK", (32, value_width, 34, 10, 10, 15, 10, 17, 10, 10, 13), strict=True):
         ws.column_dimensions[letter].width = width
+    _fit_width(ws)
     rows: list[list[Any]] = []
 
     def text(value: Any, **kw: Any) -> Any:
@@ -254,6 +302,7 @@ def _summary(book: _Book, data: ReportData) -> None:
         c = WriteOnlyCell(ws, value)
         c.data_type = "s"
         c.font = font or book.header_font
+        c.alignment = book.top
         return c
 
     def head(cells: Sequence[Any], status_from: int = 99) -> list[Any]:
@@ -294,7 +343,13 @@ def _summary(book: _Book, data: ReportData) -> None:
     rows.append([bold(f"Control matrix: {cluster.get('name') or 'unknown cluster'}", book.title_font)])
     rows.append([])
     for label, value in identity:
-        rows.append([bold(label), text(value, kind="wrap")])
+        height = _height(_text_lines(value, value_width))
+        if height:
+            ws.row_dimensions[len(rows) + 1].height = height
+        cell = text(value, kind="wrap")
+        if cell is not None:
+            cell.alignment = book.left_wrap  # dates and numbers too, under the text above them
+        rows.append([bold(label), cell])
         if label == "Collection problems" and problems:
             rows[-1][1].fill = book.fills["inconclusive"]
 

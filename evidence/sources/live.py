@@ -33,6 +33,7 @@ from evidence.redact import Redactor
 PAGE_SIZE = 500
 MAX_ATTEMPTS = 6  # per request, for 429 / 5xx / timeouts
 MAX_RESTARTS = 3  # per list, for 410 Gone
+CONNECT_ATTEMPTS = 3  # per request, for refused connections
 BACKOFF_CAP_S = 20.0
 TIMEOUT = (10.0, 120.0)  # connect, read
 
@@ -78,7 +79,7 @@ def connect(kubeconfig: Path | None = None, context: str | None = None) -> Conne
                          "check --kubeconfig and --context (kubectl config get-contexts lists them)") from None
     # TLS verification is always on: a kubeconfig's insecure-skip-tls-verify is not honoured.
     cfg.verify_ssl = True
-    cfg.retries = 0  # auditpack does its own retries, with backoff and a cap
+    cfg.retries = False  # auditpack does its own retries (429, 5xx, timeouts), with backoff and a cap
     return Connection(client.ApiClient(cfg), str(cfg.host), ctx_name)
 
 
@@ -141,9 +142,15 @@ class LiveSource:
                 if attempt == MAX_ATTEMPTS:
                     raise
                 wait = min(exc.wait if exc.wait is not None else delay, BACKOFF_CAP_S)
-            except (urllib3.exceptions.TimeoutError, urllib3.exceptions.ProtocolError) as exc:
+            except urllib3.exceptions.SSLError:
+                raise  # a certificate problem does not heal by retrying
+            except urllib3.exceptions.NewConnectionError:
+                if attempt >= CONNECT_ATTEMPTS:
+                    raise  # refused or unresolvable: the run ends with one clear line
+                wait = delay
+            except (urllib3.exceptions.TimeoutError, urllib3.exceptions.ProtocolError):
                 if attempt == MAX_ATTEMPTS:
-                    raise _Retryable(f"{type(exc).__name__}") from None
+                    raise
                 wait = delay
             self.progress.retry(path, "retrying", wait)
             self.sleep(wait)
@@ -155,7 +162,12 @@ class LiveSource:
     def identity(self) -> ClusterIdentity:
         try:
             version = self._get("/version")
-            ks = self._get("/api/v1/namespaces/kube-system")
+            try:
+                ks = self._get("/api/v1/namespaces/kube-system")
+            except ApiException as exc:
+                if exc.status != 403:
+                    raise
+                ks = {}  # identity without the kube-system UID; the manifest says so by leaving it empty
         except ApiException as exc:
             raise _fatal(self.conn.server, exc) from None
         except (urllib3.exceptions.HTTPError, _Retryable) as exc:
@@ -165,11 +177,22 @@ class LiveSource:
                                version=version.get("gitVersion"), kube_system_uid=(ks.get("metadata") or {}).get("uid"),
                                context=self.conn.context)
 
-    def discover(self) -> dict[str, set[str]]:
-        """group -> served versions (core group as "")."""
-        served: dict[str, set[str]] = {"": set(self._get("/api").get("versions") or [])}
+    def discover(self) -> dict[tuple[str, str], set[str]]:
+        """(group, version) -> served resource plurals, for the groups the catalogue needs (core group as "")."""
+        versions: dict[str, list[str]] = {"": [str(v) for v in self._get("/api").get("versions") or []]}
         for g in self._get("/apis").get("groups") or []:
-            served[str(g.get("name"))] = {str(v.get("version")) for v in g.get("versions") or []}
+            versions[str(g.get("name"))] = [str(v.get("version")) for v in g.get("versions") or []]
+        wanted = {(t.group, v) for t in RESOURCE_TYPES for v in t.versions if v in versions.get(t.group, [])}
+        served: dict[tuple[str, str], set[str]] = {}
+        for group, version in sorted(wanted):
+            path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+            try:
+                resources = self._get(path).get("resources") or []
+            except ApiException as exc:
+                if exc.status in (403, 404, 503):  # an aggregated API that is down, or hidden
+                    continue
+                raise
+            served[(group, version)] = {str(r.get("name")) for r in resources if "/" not in str(r.get("name"))}
         return served
 
     def load(self, cluster_name: str | None = None) -> Inventory:
@@ -184,25 +207,53 @@ class LiveSource:
         for t in RESOURCE_TYPES:
             self.progress.started(t.label)
             entry = self._collect_type(inv, t, served, redactor)
+            if entry.status == "forbidden" and t.namespaced:
+                entry = self._per_namespace(inv, t, served, redactor, entry)
             inv.log.append(entry)
             self.progress.listed(entry)
         inv.redactions = dict(redactor.counts)
         return inv
 
-    def _collect_type(self, inv: Inventory, t: ResourceType, served: dict[str, set[str]],
-                      redactor: Redactor) -> CollectionEntry:
-        version = next((v for v in t.versions if v in served.get(t.group, set())), None)
+    def _per_namespace(self, inv: Inventory, t: ResourceType, served: dict[tuple[str, str], set[str]],
+                       redactor: Redactor,
+                       denied: CollectionEntry) -> CollectionEntry:
+        """A cluster-wide list was denied: least-privilege setups grant per namespace (RoleBindings), so try each
+        namespace and record every namespace still denied."""
+        namespaces = [str(n["metadata"]["name"]) for n in inv.objects("Namespace", "")]
+        if not namespaces:
+            return denied
+        ok, refused, count = [], [], 0
+        for ns in namespaces:
+            e = self._collect_type(inv, t, served, redactor, namespace=ns)
+            e.namespace = ns
+            if e.status == "ok":
+                ok.append(ns)
+                count += e.count
+            else:
+                refused.append(ns)
+                inv.log.append(e)
+        if not ok:
+            return denied
+        msg = f"cluster-wide list denied; listed per namespace, denied in: {', '.join(refused) or 'none'}"
+        return CollectionEntry(group=t.group, kind=t.kind, status="ok", count=count, message=msg,
+                               duration_s=denied.duration_s)
+
+    def _collect_type(self, inv: Inventory, t: ResourceType, served: dict[tuple[str, str], set[str]],
+                      redactor: Redactor, namespace: str | None = None) -> CollectionEntry:
+        version = next((v for v in t.versions if t.plural in served.get((t.group, v), set())), None)
         if version is None:
             return CollectionEntry(group=t.group, kind=t.kind, status="not_served",
                                    message=f"{t.label} is not served by this cluster")
         api_version = f"{t.group}/{version}" if t.group else version
-        path = f"/apis/{t.group}/{version}/{t.plural}" if t.group else f"/api/{version}/{t.plural}"
+        base = f"/apis/{t.group}/{version}" if t.group else f"/api/{version}"
+        path = f"{base}/namespaces/{namespace}/{t.plural}" if namespace else f"{base}/{t.plural}"
         start = time.monotonic()
         try:
             items = self._list_all(path, t)
         except ApiException as exc:
             status: CollectStatus = "forbidden" if exc.status == 403 else "error"
-            message = f"permission denied: list {t.label}" if exc.status == 403 else _status_message(exc)
+            where = f" in namespace {namespace}" if namespace else ""
+            message = f"permission denied: list {t.plural}{where}" if exc.status == 403 else _status_message(exc)
             if exc.status == 401:
                 raise _fatal(self.conn.server, exc) from None
             return CollectionEntry(group=t.group, kind=t.kind, status=status, message=message,
@@ -256,16 +307,22 @@ def _status_message(exc: ApiException) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    inner = getattr(exc, "reason", None)
-    text = str(inner or exc)
+    text = str(exc)
     if "CERTIFICATE_VERIFY_FAILED" in text:
         return "TLS certificate verification failed (auditpack always verifies; fix the CA in the kubeconfig)"
-    if "Connection refused" in text:
+    if "Connection refused" in text or "ConnectionRefusedError" in text:
         return "connection refused"
+    if "Name or service not known" in text or "NameResolutionError" in text:
+        return "the server name does not resolve"
+    if isinstance(exc, urllib3.exceptions.TimeoutError):
+        return "timed out"
     return text.split(": ", 1)[-1][:200]
 
 
 def _fatal(server: str, exc: ApiException) -> CollectionError:
+    if not exc.status:  # the client reports TLS and connection failures as status 0
+        return CollectionError(f"cannot reach the API server {server}: {_reason(exc)}",
+                               "check the server address and the CA in the kubeconfig")
     if exc.status == 401:
         return CollectionError(f"the API server {server} rejected the credentials (401 Unauthorized)",
                                "refresh the kubeconfig credentials (expired token or certificate?)")
