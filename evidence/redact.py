@@ -10,6 +10,7 @@ import base64
 import binascii
 import re
 from collections import Counter
+from functools import lru_cache
 from typing import Any
 
 Obj = dict[str, Any]
@@ -39,6 +40,7 @@ _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.*?-----END \1-----\s*", r
 _CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 
 
+@lru_cache(maxsize=1 << 16)  # replicas share their env: the same (name, value) pairs come back many times
 def looks_like_credential(name: str, value: str) -> bool:
     """True when a literal value would leak a credential: by its name, or by its shape."""
     if not value or value == MASK:
@@ -83,8 +85,18 @@ class Redactor:
             self._secret(obj)
         elif kind == "ConfigMap" and obj.get("apiVersion") == "v1":
             self._configmap(obj)
-        self._walk_for_containers(obj)
+        spec = _pod_spec(obj)
+        if spec is not None:
+            self._pod_spec(spec)
+        else:
+            self._walk_for_containers(obj)  # custom resources: pod specs can sit anywhere
         return obj
+
+    def _pod_spec(self, spec: Obj) -> None:
+        for list_name in _CONTAINER_LISTS:
+            for c in spec.get(list_name) or []:
+                if isinstance(c, dict):
+                    self._container(c)
 
     def _secret(self, obj: Obj) -> None:
         data = obj.pop("data", None)
@@ -152,6 +164,25 @@ class Redactor:
             self.counts["command-line values"] += 1
             return MASK
         return arg
+
+
+_TEMPLATE_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "ReplicationController"})
+
+
+def _pod_spec(obj: Obj) -> Obj | None:
+    """Where built-in kinds keep their pod spec; None for other kinds (searched generically)."""
+    kind, spec = obj.get("kind"), obj.get("spec")
+    if not isinstance(spec, dict):
+        return {} if kind in _TEMPLATE_KINDS or kind in ("Pod", "CronJob") else None
+    if kind == "Pod":
+        return spec
+    if kind == "CronJob":
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+        kind = "Job"
+    if kind in _TEMPLATE_KINDS:
+        tpl = spec.get("template")
+        return (tpl.get("spec") or {}) if isinstance(tpl, dict) else {}
+    return None
 
 
 def _public_pem(b64: str) -> str | None:

@@ -319,6 +319,7 @@ def _summary(book: _Book, data: ReportData) -> None:
         return out
 
     problems = r.collection_problems
+    redactions = data.collection.get("redactions") or {}
     identity: list[tuple[str, Any]] = [
         ("Cluster", cluster.get("name")),
         ("API server", cluster.get("server")),
@@ -335,6 +336,8 @@ def _summary(book: _Book, data: ReportData) -> None:
         ("Controls in catalogue", catalogue.get("controls")),
         ("Scope digest", ev.get("scope_digest")),
         ("Evidence digest (SHA-256)", data.digest),
+        ("Objects collected", data.collection.get("objects")),
+        ("Redacted on collection", ", ".join(f"{k}: {v}" for k, v in redactions.items()) or "none"),
         ("Collection problems", _lines(problems) if problems else "none"),
         ("Your columns", "Requirements sheet: Owner, Attestation, Auditor comment and Evidence link (yellow "
                          "headers) are yours to fill in. Keep the hidden Key column: it ties each row to "
@@ -395,8 +398,8 @@ def _requirements(book: _Book, data: ReportData) -> None:
     control_status = {c.id: c.status for c in r.controls}
     short = data.digest[:12]
     cols = [
-        Col("Framework"), Col("Requirement"), Col("Family", "wrap"), Col("Title", "wrap"),
-        Col("Status", "status"), Col("Automated"), Col("Automatable"), Col("Frequency", "wrap"),
+        Col("Framework"), Col("Requirement"), Col("Family", "wrap", width=32), Col("Title", "wrap"),
+        Col("Status", "status"), Col("Automated"), Col("Automatable"), Col("Frequency", "wrap", width=26),
         Col("Controls", "wrap"), Col("Control statuses", "wrap"),
         Col("What to attach", "wrap", width=WRAP_WIDTH),
         Col("Owner", width=18, yours=True), Col("Attestation", width=16, yours=True),

@@ -282,6 +282,9 @@ class LiveSource:
                         query.append(("continue", token))
                     page = self._get(path, query)
                     items.extend(page.get("items") or [])
+                    # Decoded objects live until the run ends and hold no reference cycles: move them out of
+                    # the collector's reach so each later collection does not rescan the whole inventory.
+                    gc.freeze()
                     token = (page.get("metadata") or {}).get("continue") or None
                     if not token:
                         return items
