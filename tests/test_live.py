@@ -20,12 +20,13 @@ from evidence.scope import load as load_scope
 from evidence.sources import live, snapshot
 
 AS_OF = "2026-11-21T06:00:00Z"
-TOKENS = {"good": "system:serviceaccount:auditpack:auditpack", "nosecrets": "system:serviceaccount:auditpack:ns"}
+TOKENS = {"good": "system:serviceaccount:auditpack:auditpack", "nosecrets": "system:serviceaccount:auditpack:ns",
+          "nscoped": "system:serviceaccount:auditpack:scoped"}
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[FakeAPIServer]:
-    with FakeAPIServer(SAMPLE, tokens=TOKENS, deny={"nosecrets": [("secrets", None)]}) as srv:
+    with FakeAPIServer(SAMPLE, tokens=TOKENS, deny={"nosecrets": [("secrets", None)], "nscoped": [("secrets", "payments")]}) as srv:
         yield srv
 
 
@@ -146,3 +147,16 @@ def test_bad_kubeconfig_is_input_error(cli, tmp_path: Path) -> None:
     (tmp_path / "kc").write_text("apiVersion: v1\nkind: Config\ncontexts: []\nclusters: []\nusers: []\n")
     broken = cli("collect", "--kubeconfig", tmp_path / "kc", "--context", "prod", "--out", tmp_path / "p")
     assert broken.code == 2 and "kubeconfig" in broken.err and "Traceback" not in broken.err
+
+
+def test_namespace_scoped_denial_is_recorded_per_namespace(srv: FakeAPIServer, tmp_path: Path) -> None:
+    """Denied cluster-wide but allowed per namespace except payments: read what is allowed, mark the rest."""
+    inv = source(srv, tmp_path, token="nscoped").load("demo-payments")
+    assert inv.status("Secret", "", "payments").status == "forbidden"
+    assert inv.status("Secret", "", "storefront").status == "ok"
+    assert inv.get("Secret", "storefront", "shop-example-tls") is not None
+    hosts = {s["host"]: s for s in collect_all(inv, load_scope(SCOPE), datetime(2026, 11, 21, 6, tzinfo=UTC))
+             .subjects["ingress_host"]}
+    assert hosts["shop.example.com"]["certificate"] is not None
+    assert {u["field"]: u["reason"] for u in hosts["pay.example.com"]["unknown"]}["certificate"] == \
+        "permission denied: list secrets in namespace payments"

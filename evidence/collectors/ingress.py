@@ -107,8 +107,8 @@ def _hosts(spec: dict[str, Any]) -> list[tuple[str, list[str]]]:
 def _certificate(inv: Inventory, subject: IngressHost, secret_status: str, message: str | None,
                  as_of: datetime, controller: Controller | None) -> None:
     if secret_status in ("forbidden", "error", "absent"):
-        reason = {"forbidden": "permission denied: list secrets",
-                  "absent": "no Secrets in the snapshot (not collected?)"}.get(secret_status, message or "error")
+        reason = message or {"forbidden": "permission denied: list secrets",
+                             "absent": "no Secrets in the snapshot (not collected?)"}.get(secret_status, "error")
         subject.mark_unknown("secret_found", reason)
         subject.mark_unknown("certificate", reason)
         subject.mark_unknown("san_covers_host", reason)
