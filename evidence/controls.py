@@ -21,6 +21,8 @@ from evidence.facts import SUBJECT_TYPES
 from evidence.resources import data_dir
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
+# Display order of the built-in frameworks in every output; others follow alphabetically.
+FRAMEWORK_ORDER = ("pci-dss", "gdpr", "hslf-fs-2016-40")
 SEVERITY_ORDER: dict[str, int] = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 _ID = re.compile(r"^[a-z0-9]+(?:[-][a-z0-9]+)*(?:\.[a-z0-9]+(?:-[a-z0-9]+)*)+$")
 
@@ -179,6 +181,10 @@ def load_control(path: Path) -> Control:
                                "fix the expression; `auditpack controls schema` lists the subject fields") from None
     rule, message = programs["rule"], programs["message"]
     assert rule is not None and message is not None
+    for fld in ("rule", "message", "applies_if"):
+        if "evidence" in _top_fields(getattr(spec, fld) or ""):
+            raise ControlError(f"{path}: control {spec.id}: field {fld!r}: subject.evidence is not visible to rules",
+                               "evidence references are for people; write the rule over the subject's facts")
     return Control(spec, path, rule, message, programs["applies_if"], _top_fields(spec.rule),
                    _top_fields(spec.applies_if or ""))
 
@@ -190,7 +196,8 @@ def _top_fields(source: str) -> set[str]:
 def load_catalogue(extra_dirs: list[Path] | None = None) -> Catalogue:
     """Built-in controls and frameworks, plus user controls from `extra_dirs`."""
     base = data_dir("controls")
-    frameworks = [load_framework(p) for p in sorted((base / "frameworks").glob("*.yaml"))]
+    frameworks = sorted((load_framework(p) for p in sorted((base / "frameworks").glob("*.yaml"))),
+                        key=lambda f: (FRAMEWORK_ORDER.index(f.id) if f.id in FRAMEWORK_ORDER else 99, f.id))
     paths = sorted(base.glob("*.yaml"))
     for d in extra_dirs or []:
         if not d.is_dir():
