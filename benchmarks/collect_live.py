@@ -37,7 +37,8 @@ def pod(i: int, namespaces: int) -> dict[str, Any]:
     env = [{"name": f"FEATURE_FLAG_{j:03d}", "value": f"enabled-for-tenant-{j % 7}-region-eu-north-1"}
            for j in range(90)]
     container = {
-        "name": "app", "image": f"registry.example.com/team/app-{app}@sha256:{uuid.uuid5(uuid.NAMESPACE_DNS, str(app)).hex * 2}",
+        "name": "app",
+        "image": f"registry.example.com/team/app-{app}@sha256:{uuid.uuid5(uuid.NAMESPACE_DNS, str(app)).hex * 2}",
         "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"},
                   {"name": "metrics", "containerPort": 9090, "protocol": "TCP"}],
         "env": env, "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
@@ -57,7 +58,7 @@ def pod(i: int, namespaces: int) -> dict[str, Any]:
                 "fieldsType": "FieldsV1",
                 "fieldsV1": {"f:metadata": {"f:labels": {f"f:{k}": {} for k in ("app", "pod-template-hash", "tier")},
                                             "f:ownerReferences": {f'k:{{"uid":"{i}"}}': {}}},
-                             "f:spec": {f"f:containers": {f'k:{{"name":"{c}"}}': {
+                             "f:spec": {"f:containers": {f'k:{{"name":"{c}"}}': {
                                  f"f:{f}": {} for f in ("image", "env", "ports", "resources", "volumeMounts",
                                                          "securityContext", "livenessProbe", "readinessProbe")}
                                  for c in ("app", "log-forwarder")}}}}
@@ -79,7 +80,8 @@ def pod(i: int, namespaces: int) -> dict[str, Any]:
                              {"name": "varlog", "emptyDir": {}},
                              {"name": "kube-api-access", "projected": {"sources": [
                                  {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
-                                 {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}}]}}],
+                                 {"configMap": {"name": "kube-root-ca.crt",
+                                                "items": [{"key": "ca.crt", "path": "ca.crt"}]}}]}}],
                  "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
                  "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
                                   "tolerationSeconds": 300}]},

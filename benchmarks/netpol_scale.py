@@ -97,8 +97,9 @@ def generate(n_pods: int, n_ns: int, n_pol: int, seed: int, open_every: int = 33
         sizes = [quota // n_wl + (1 if i < quota % n_wl else 0) for i in range(n_wl)]
         for i, size in enumerate(sizes):
             tier = ["frontend", "backend", "backend", "db", "worker"][i % 5]
-            http = rnd.choice([8080, 8000, 3000])
-            ports: tuple[NamedPort, ...] = (NamedPort("http", http), NamedPort("metrics", rnd.choice([9090, 9102])))
+            http = rnd.choice([8080, 8000, 3000, *range(8081, 8121)])  # many distinct port layouts, as in real clusters
+            ports: tuple[NamedPort, ...] = (NamedPort("http", http),
+                                            NamedPort("metrics", rnd.choice([9090, 9102, *range(9200, 9220)])))
             if tier == "db":
                 ports = (NamedPort("postgres", 5432), NamedPort("metrics", 9187))
             kind = "StatefulSet" if tier == "db" else "Deployment"
@@ -195,8 +196,8 @@ def main() -> None:
           f"in {t_gen:.2f} s (not counted); RSS {rss_mb():,.0f} MB")
     mix: dict[str, int] = {}
     for p in policies:
-        name = p["metadata"]["name"]
-        mix[name if not name.startswith("extra-") else "extra-*"] = mix.get(name if not name.startswith("extra-") else "extra-*", 0) + 1
+        name = "extra-*" if p["metadata"]["name"].startswith("extra-") else p["metadata"]["name"]
+        mix[name] = mix.get(name, 0) + 1
     print("policy mix     " + ", ".join(f"{k} {v:,}" for k, v in sorted(mix.items(), key=lambda kv: -kv[1])))
 
     gc.collect()

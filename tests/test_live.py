@@ -20,13 +20,15 @@ from evidence.scope import load as load_scope
 from evidence.sources import live, snapshot
 
 AS_OF = "2026-11-21T06:00:00Z"
-TOKENS = {"good": "system:serviceaccount:auditpack:auditpack", "nosecrets": "system:serviceaccount:auditpack:ns",
+TOKENS = {"good": "system:serviceaccount:auditpack:auditpack",
+          "nosecrets": "system:serviceaccount:auditpack:ns",
           "nscoped": "system:serviceaccount:auditpack:scoped"}
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[FakeAPIServer]:
-    with FakeAPIServer(SAMPLE, tokens=TOKENS, deny={"nosecrets": [("secrets", None)], "nscoped": [("secrets", "payments")]}) as srv:
+    deny = {"nosecrets": [("secrets", None)], "nscoped": [("secrets", "payments")]}
+    with FakeAPIServer(SAMPLE, tokens=TOKENS, deny=deny) as srv:
         yield srv
 
 

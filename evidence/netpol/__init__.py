@@ -1,1 +1,1 @@
-"""NetworkPolicy semantics, pure: label selectors now; reachability (issue 5) builds on the same functions."""
+"""NetworkPolicy semantics and reachability, pure: selectors, ports, the engine that computes who can reach whom."""

@@ -169,9 +169,14 @@ class Engine:
 
         # ---- pod classes: (namespace, labels, named ports); ids contiguous per namespace
         groups: dict[tuple[str, tuple[tuple[str, str], ...], tuple[NamedPort, ...]], list[Pod]] = {}
+        seen: set[str] = set()
         for p in pod_list:
+            if p.key in seen:
+                self._warn(f"pod {p.key} listed twice; the first one is used")
+                continue
+            seen.add(p.key)
             labels = tuple(sorted((str(k), str(v)) for k, v in p.labels.items()))
-            groups.setdefault((p.namespace, labels, tuple(p.ports)), []).append(p)
+            groups.setdefault((p.namespace, labels, tuple(sorted(set(p.ports)))), []).append(p)
         ordered = sorted(groups.items(), key=lambda kv: (kv[0][0], min(x.workload_id for x in kv[1]), kv[0][1:]))
         self.class_ns: list[int] = []
         self.class_labels: list[dict[str, str]] = []
@@ -202,6 +207,7 @@ class Engine:
             self._ns_end[self.class_ns[cid]] = cid + 1
         self._ns_classes = [((1 << e) - 1) ^ ((1 << s) - 1) for s, e in zip(self._ns_start, self._ns_end, strict=True)]
         self._class_index: LabelIndex | None = None
+        self._named_group_cache: dict[frozenset[str], list[tuple[tuple[NamedPort, ...], int]]] = {}
         self._port_groups: dict[tuple[NamedPort, ...], int] = {}
         for cid, ports in enumerate(self.class_ports):
             self._port_groups[ports] = self._port_groups.get(ports, 0) | (1 << cid)
@@ -286,17 +292,22 @@ class Engine:
         if not isinstance(peer, dict):
             self._warn(f"{where}: peer is not an object; matches nothing")
             return 0, NO_IPS
-        ip_block, pod_sel, ns_sel = peer.get("ipBlock"), peer.get("podSelector"), peer.get("namespaceSelector")
+        ip_block = peer.get("ipBlock")
+        pod_sel = self._selector(peer.get("podSelector"), f"{where} podSelector")
+        ns_sel = self._selector(peer.get("namespaceSelector"), f"{where} namespaceSelector")
         if ip_block is not None:
             # "If this field is set then neither of the other fields can be."
             if pod_sel is not None or ns_sel is not None:
                 self._warn(f"{where}: ipBlock combined with selectors is invalid; peer matches nothing")
                 return 0, NO_IPS
+            if not isinstance(ip_block, dict):
+                self._warn(f"{where}: ipBlock is not an object; peer matches nothing")
+                return 0, NO_IPS
             try:
                 ips = IPSet.from_cidr(str(ip_block.get("cidr")))
                 for ex in ip_block.get("except") or []:
                     ips = ips - IPSet.from_cidr(str(ex))  # except: CIDRs "not included within this rule"
-            except (ValueError, AttributeError) as e:
+            except ValueError as e:
                 self._warn(f"{where}: invalid ipBlock {ip_block!r} ({e}); peer matches nothing")
                 return 0, NO_IPS
             return 0, ips
@@ -342,13 +353,24 @@ class Engine:
         else:
             # SetDefaults_NetworkPolicy: Ingress always; Egress only if there is at least one egress rule.
             types = (INGRESS, EGRESS) if spec.get("egress") else (INGRESS,)
-        selected = self._classes_in_ns(ns, spec.get("podSelector"))
-        # A policy ignores its rules of a direction it does not declare.
-        ingress = [self._rule(pid, i, r, "from", ns, f"{where} ingress[{i}]")
-                   for i, r in enumerate(spec.get("ingress") or [])] if INGRESS in types else []
-        egress = [self._rule(pid, i, r, "to", ns, f"{where} egress[{i}]")
-                  for i, r in enumerate(spec.get("egress") or [])] if EGRESS in types else []
-        return _Policy(ns, name, selected, types, ingress, egress)
+        selected = self._classes_in_ns(ns, self._selector(spec.get("podSelector"), f"{where} podSelector"))
+        rules: dict[str, list[_Rule]] = {}
+        for direction, key, peer_key in ((INGRESS, "ingress", "from"), (EGRESS, "egress", "to")):
+            raw = spec.get(key) or []
+            if not isinstance(raw, list):
+                self._warn(f"{where}: {key} is not a list; treated as no rules")
+                raw = []
+            # A policy ignores its rules of a direction it does not declare.
+            rules[direction] = [self._rule(pid, i, r, peer_key, ns, f"{where} {key}[{i}]")
+                                for i, r in enumerate(raw)] if direction in types else []
+        return _Policy(ns, name, selected, types, rules[INGRESS], rules[EGRESS])
+
+    def _selector(self, selector: Any, where: str) -> Any:
+        """A LabelSelector as given, or a selector matching nothing (with a warning) when it is malformed."""
+        if selector is None or isinstance(selector, dict):
+            return selector
+        self._warn(f"{where}: selector {selector!r} is not an object; matches nothing")
+        return {"matchExpressions": [{"key": "", "operator": "<invalid>"}]}  # unknown operator: never matches
 
     def _split(self, spec: PortSpec, mask: int) -> list[tuple[int, ConnSet]]:
         """(destination classes, connections) for a port spec over the destination classes in `mask`."""
@@ -358,14 +380,26 @@ class Engine:
             conn = resolve(spec, None)
             return [] if conn.is_empty() else [(mask, conn)]
         out: dict[ConnSet, int] = {}
-        members = bits(mask) if mask.bit_count() <= len(self._port_groups) else None
-        if members is not None:
-            for c in members:
+        groups = self._named_groups(frozenset(e.port for e in spec or () if isinstance(e.port, str)))
+        if mask.bit_count() <= len(groups):
+            for c in bits(mask):
                 _merge(out, resolve(spec, self.class_ports[c]), 1 << c)
         else:
-            for ports, gmask in self._port_groups.items():
+            for ports, gmask in groups:
                 _merge(out, resolve(spec, ports), gmask & mask)
         return [(m, c) for c, m in out.items()]
+
+    def _named_groups(self, names: frozenset[str]) -> list[tuple[tuple[NamedPort, ...], int]]:
+        """All classes grouped by their container ports carrying one of `names` (the only ones a spec using those
+        names can resolve), so resolving a spec costs one step per distinct group, not per class."""
+        hit = self._named_group_cache.get(names)
+        if hit is None:
+            acc: dict[tuple[NamedPort, ...], int] = {}
+            for ports, gmask in self._port_groups.items():
+                key = tuple(p for p in ports if p.name in names)
+                acc[key] = acc.get(key, 0) | gmask
+            hit = self._named_group_cache[names] = list(acc.items())
+        return hit
 
     # ------------------------------------------------------------------------------------------------ bulk evaluation
 

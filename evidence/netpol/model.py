@@ -78,7 +78,7 @@ def _contains(ranges: Ranges, value: int) -> bool:
 # Pods and namespaces
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class NamedPort:
     """A declared container port. Only named ones matter to NetworkPolicy (numeric policy ports need no declaration)."""
 
