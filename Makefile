@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check evidence tests samples
+	$(BIN)/ruff check evidence tests samples benchmarks
 	$(BIN)/mypy
 
 clean-venv:
