@@ -201,8 +201,15 @@ class MonitoringFacts(Subject):
     nodes_without_log_shipper: list[str]
 
 
+# --- registry ------------------------------------------------------------------------------------------
+# Every subject type, by its TYPE. Add a new subject class above and list it here.
 SUBJECT_TYPES: dict[str, type[Subject]] = {
-    cls.TYPE: cls for cls in (IngressHost, NamespaceFacts, ClusterFacts, MonitoringFacts)
+    cls.TYPE: cls for cls in (
+        ClusterFacts,
+        NamespaceFacts,
+        IngressHost,
+        MonitoringFacts,
+    )
 }
 
 
