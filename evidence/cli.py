@@ -82,6 +82,17 @@ examples:
     s.add_argument("--cluster-name", metavar="NAME", help="name recorded for the cluster (default: the context)")
     _cluster_args(s)
 
+    g = sub.add_parser("segmentation", help="print workload-level connectivity computed from NetworkPolicies",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""\
+examples:
+  auditpack segmentation --snapshot samples/demo-cluster
+  auditpack segmentation --context prod --format json > connectivity.json
+""")
+    g.add_argument("--snapshot", type=Path, metavar="PATH", help="snapshot to read (default: the live cluster)")
+    g.add_argument("--format", choices=["text", "json"], default="text")
+    g.add_argument("--namespace", metavar="NS", help="only flows from or to this namespace")
+    _cluster_args(g)
+
     v = sub.add_parser("verify", help="check a pack's files against its manifest")
     v.add_argument("pack", type=Path, metavar="PACK")
 
@@ -168,6 +179,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return _collect(args)
     if args.command == "snapshot":
         return _snapshot(args)
+    if args.command == "segmentation":
+        return _segmentation(args)
     if args.command == "verify":
         return _verify(args.pack)
     if args.command == "controls":
@@ -216,6 +229,32 @@ def _snapshot(args: argparse.Namespace) -> int:
     for e in problems:
         print(f"  incomplete: {e.message}")
     return EXIT_INCOMPLETE if problems else EXIT_OK
+
+
+def _segmentation(args: argparse.Namespace) -> int:
+    """Every ordered pair of workloads (and of workloads and external CIDRs) with some allowed connection."""
+    from evidence.netpol.engine import engine_from_inventory
+    from evidence.pipeline import RunOptions, load_inventory
+
+    inv = load_inventory(RunOptions(out=Path(), snapshot=args.snapshot, kubeconfig=args.kubeconfig,
+                                    context=args.context), None)
+    engine = engine_from_inventory(inv)
+    ns = args.namespace
+    entries = [e for e in engine.iter_workload_connectivity()
+               if ns is None or str(e["src"]).startswith(f"{ns}/") or str(e["dst"]).startswith(f"{ns}/")]
+    if args.format == "json":
+        sys.stdout.write(orjson.dumps(entries, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return EXIT_OK
+    from evidence.collectors.namespaces import port_labels
+    from evidence.netpol.model import ConnSet
+
+    width = max((len(str(e["src"])) for e in entries), default=10)
+    for e in entries:
+        print(f"{e['src']:<{width}}  ->  {e['dst']}  {', '.join(port_labels(ConnSet.from_json(e['conns'])))}")
+    for warning in engine.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"{len(entries)} allowed flows", file=sys.stderr)
+    return EXIT_OK
 
 
 def _verify(pack: Path) -> int:

@@ -26,6 +26,8 @@ STATUSES: tuple[Status, ...] = ("fail", "inconclusive", "pass", "waived", "not_a
 SUBJECT_SOURCES: dict[str, list[tuple[str, str, str]]] = {
     "ingress_host": [("networking.k8s.io", "Ingress", "ingresses")],
     "namespace": [("", "Namespace", "namespaces")],
+    "cde_flow": [("", "Namespace", "namespaces"), ("networking.k8s.io", "NetworkPolicy", "networkpolicies"),
+                 ("", "Pod", "pods")],
 }
 
 

@@ -126,6 +126,38 @@ class NamespaceFacts(Subject):
     pods_not_selected: list[str] = Field(description="pods selected by no NetworkPolicy, as Kind/name of owner")
     allow_all_ingress_policies: list[str]
     allow_all_egress_policies: list[str]
+    policies_enforced: bool | None = Field(default=None, description="the CNI enforces NetworkPolicy")
+    enforcement_reason: str = ""
+    ingress_from_namespaces: list[str] = Field(default_factory=list,
+                                               description="other namespaces with some pod that can reach a pod here")
+    egress_to_namespaces: list[str] = Field(default_factory=list)
+    ingress_from_external: list[str] = Field(default_factory=list, description="external CIDRs that can connect in")
+    egress_to_internet: list[str] = Field(default_factory=list,
+                                          description="public CIDRs some pod here may connect to (private ranges removed)")
+    egress_to_internet_unrestricted: bool = Field(default=False,
+                                                  description="some pod here may connect to every public address")
+
+
+class CdeFlow(Subject):
+    TYPE: ClassVar[str] = "cde_flow"
+    DESCRIPTION: ClassVar[str] = ("A connection allowed into a CDE workload from outside the CDE (another namespace's "
+                                  "workload or an external address range), computed from the NetworkPolicies.")
+
+    src: str = Field(description="'ns/name[Kind]' or a CIDR")
+    dst: str
+    src_namespace: str | None
+    dst_namespace: str
+    external: bool
+    src_scope_class: str
+    ports: list[str] = Field(description="allowed protocol/port ranges, e.g. 'TCP 8080', or 'all'")
+    approved: bool = Field(description="an approved flow in the scope file covers every allowed port")
+    approval: str | None = Field(description="the business reason of the approved flow")
+    unapproved_ports: list[str]
+    policies: list[str] = Field(description="NetworkPolicies (ns/name) whose ingress rules admit the flow")
+    unjustified_policies: list[str] = Field(description="of those, the ones without a justification annotation")
+    destination_isolated: bool = Field(description="some policy selects the destination for ingress")
+    policies_enforced: bool | None = None
+    enforcement_reason: str = ""
 
 
 # --- cluster -------------------------------------------------------------------------------------------
@@ -207,6 +239,7 @@ SUBJECT_TYPES: dict[str, type[Subject]] = {
     cls.TYPE: cls for cls in (
         ClusterFacts,
         NamespaceFacts,
+        CdeFlow,
         IngressHost,
         MonitoringFacts,
     )

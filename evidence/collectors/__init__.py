@@ -19,7 +19,7 @@ CollectFn = Callable[[Inventory, Scope, datetime], Sequence[Subject]]
 @dataclass(frozen=True)
 class Collector:
     name: str
-    subject_type: str
+    subject_types: tuple[str, ...]  # what it produces (one engine run can yield several related types)
     collect: CollectFn
 
 
@@ -27,16 +27,20 @@ def registry() -> tuple[Collector, ...]:
     from evidence.collectors import cluster, ingress, monitoring, namespaces
 
     return (
-        Collector("cluster", "cluster", cluster.collect),
-        Collector("namespaces", "namespace", namespaces.collect),
-        Collector("ingress", "ingress_host", ingress.collect),
-        Collector("monitoring", "monitoring", monitoring.collect),
+        Collector("cluster", ("cluster",), cluster.collect),
+        Collector("segmentation", ("namespace", "cde_flow"), namespaces.collect),
+        Collector("ingress", ("ingress_host",), ingress.collect),
+        Collector("monitoring", ("monitoring",), monitoring.collect),
     )
 
 
 def collect_all(inv: Inventory, scope: Scope, as_of: datetime) -> Facts:
     subjects: dict[str, list[dict[str, object]]] = {}
     for c in registry():
-        found = c.collect(inv, scope, as_of)
-        subjects.setdefault(c.subject_type, []).extend(s.model_dump(mode="json") for s in found)
+        for t in c.subject_types:
+            subjects.setdefault(t, [])
+        for s in c.collect(inv, scope, as_of):
+            if s.TYPE not in c.subject_types:
+                raise AssertionError(f"collector {c.name} produced a {s.TYPE} subject it does not declare")
+            subjects[s.TYPE].append(s.model_dump(mode="json"))
     return Facts(as_of=as_of, subjects=subjects)

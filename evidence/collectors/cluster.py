@@ -307,3 +307,15 @@ def _apiserver(inv: Inventory, subject: ClusterFacts) -> None:
     subject.audit_logging = bool(f.get("audit-policy-file")) and bool(
         f.get("audit-log-path") or f.get("audit-webhook-config-file"))
     subject.secrets_encryption_configured = bool(f.get("encryption-provider-config"))
+
+
+def detect_cni(inv: Inventory) -> tuple[CNIFacts | None, list[ObjectRef], str | None]:
+    """The CNI and whether it enforces NetworkPolicy, with the objects that show it and, if it cannot be told,
+    why (for collectors other than this one, e.g. segmentation)."""
+    holder = ClusterFacts.model_construct(id="cluster", name="", evidence=[], unknown=[])
+    found = _cni(inv, holder)
+    reason = next((u.reason for u in holder.unknown if u.field == "cni"), None)
+    if found is None and reason is None:
+        reason = (_why(inv, "DaemonSet", "apps", "daemonsets") if inv.status("DaemonSet", "apps").status != "ok"
+                  else "no known CNI DaemonSet found")
+    return found, list(holder.evidence), reason

@@ -1,18 +1,29 @@
-"""Namespaces: scope class, default-deny NetworkPolicies per direction, and pods no policy selects (PCI 1.3.1/1.3.2)."""
+"""Segmentation: namespaces (scope class, default deny per direction, unselected pods, reachability) and the flows
+into the CDE, computed by the NetworkPolicy engine (PCI DSS 1.2.5, 1.3.1, 1.3.2, 1.4.1, 11.4.5)."""
 
 from __future__ import annotations
 
+import fnmatch
+import ipaddress
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+from evidence.collectors.cluster import detect_cni
 from evidence.collectors.workloads import PodView, pods
-from evidence.facts import NamespaceFacts
+from evidence.facts import CdeFlow, NamespaceFacts, Subject
 from evidence.inventory import Inventory, Obj, ObjectRef
+from evidence.netpol.engine import Engine, engine_from_inventory
+from evidence.netpol.model import ConnSet, IPSet, _subtract
 from evidence.netpol.selectors import is_empty, matches
-from evidence.scope import SCOPE_LABEL, SYSTEM_NAMESPACES, Scope
+from evidence.scope import SCOPE_LABEL, SYSTEM_NAMESPACES, ApprovedFlow, Scope
 
 ALL_V4, ALL_V6 = "0.0.0.0/0", "::/0"
+JUSTIFICATION = "compliance.auditpack.io/justification"
+# Not the internet: private, shared, loopback, link-local and unique-local ranges (RFC 1918, 6598, 4193).
+NON_PUBLIC = IPSet.from_cidrs(["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
+                               "169.254.0.0/16", "fc00::/7", "fe80::/10", "::1/128"])
+PUBLIC = IPSet.all().difference(NON_PUBLIC)
 
 
 def policy_types(policy: Obj) -> set[str]:
@@ -42,8 +53,33 @@ def _allow_all(rules: list[dict[str, Any]] | None, peer_key: str) -> bool:
     return False
 
 
-def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[NamespaceFacts]:
-    del as_of  # namespace facts do not depend on time
+def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[Subject]:
+    del as_of  # segmentation does not depend on time
+    engine = engine_from_inventory(inv)
+    cni, cni_refs, cni_unknown = detect_cni(inv)
+    enforced = cni.enforces_network_policy if cni else None
+    reason = cni.reason if cni else (cni_unknown or "CNI unknown")
+    reach = {f["namespace"]: f for f in engine.namespace_facts()}
+    subjects: list[Subject] = []
+    for ns in _namespaces(inv, scope):
+        f = reach.get(ns.name, {})
+        ns.policies_enforced, ns.enforcement_reason = enforced, reason
+        ns.ingress_from_namespaces = list(f.get("ingress_from_namespaces", []))
+        ns.egress_to_namespaces = list(f.get("egress_to_namespaces", []))
+        ns.ingress_from_external = list(f.get("ingress_from_external", []))
+        internet = IPSet.from_cidrs(f.get("egress_to_external", [])).difference(NON_PUBLIC)
+        ns.egress_to_internet = internet.cidrs()
+        ns.egress_to_internet_unrestricted = internet == PUBLIC
+        ns.evidence += cni_refs
+        if enforced is None:
+            ns.mark_unknown("policies_enforced", reason)
+        subjects.append(ns)
+    classes: dict[str, str] = {s.name: s.scope_class for s in subjects if isinstance(s, NamespaceFacts)}
+    subjects += _cde_flows(inv, engine, scope, classes, enforced, reason, cni_refs)
+    return subjects
+
+
+def _namespaces(inv: Inventory, scope: Scope) -> list[NamespaceFacts]:
     policies_by_ns: dict[str, list[Obj]] = defaultdict(list)
     for p in inv.objects("NetworkPolicy", "networking.k8s.io"):
         policies_by_ns[str(p["metadata"].get("namespace"))].append(p)
@@ -114,3 +150,93 @@ def _why(status: str, resource: str, message: str | None) -> str:
     if status == "absent":
         return f"no {resource} in the snapshot (not collected?)"
     return f"could not list {resource}: {message or status}"
+
+
+def _namespace_of(endpoint: str) -> str | None:
+    """'ns/name[Kind]' -> 'ns'; a CIDR (external) -> None."""
+    return endpoint.split("/", 1)[0] if endpoint.endswith("]") else None
+
+
+def port_labels(conns: ConnSet) -> list[str]:
+    if conns.is_all:
+        return ["all"]
+    return [f"{proto} {lo}" if lo == hi else f"{proto} {lo}-{hi}" for proto, ranges in conns.ranges for lo, hi in ranges]
+
+
+def _approved_conns(flow: ApprovedFlow) -> ConnSet:
+    """'TCP/8080', 'UDP/53', 'TCP/8000-8100' or 'all' (no ports listed also means all)."""
+    if not flow.ports or "all" in flow.ports:
+        return ConnSet.all()
+    acc = ConnSet.empty()
+    for spec in flow.ports:
+        proto, _, rng = spec.partition("/")
+        lo, _, hi = rng.partition("-")
+        acc = acc | ConnSet.of(proto.upper(), int(lo), int(hi or lo))
+    return acc
+
+
+def _minus(flow: ConnSet, approved: ConnSet) -> list[str]:
+    """The allowed connections an approval does not cover, as labels."""
+    if approved.is_all or flow.is_empty():
+        return []
+    if flow.is_all:
+        return ["all except " + ", ".join(port_labels(approved))] if not approved.is_empty() else ["all"]
+    allowed = dict(approved.ranges)
+    out = []
+    for proto, ranges in flow.ranges:
+        out += [f"{proto} {lo}" if lo == hi else f"{proto} {lo}-{hi}"
+                for lo, hi in _subtract(ranges, allowed.get(proto, ()))]
+    return out
+
+
+def _matches_endpoint(pattern: str, endpoint: str) -> bool:
+    """An approved-flow end: a workload 'ns/name' (globs allowed, [Kind] optional) or a CIDR containing the source."""
+    if not endpoint.endswith("]"):
+        try:
+            return ipaddress.ip_network(endpoint).subnet_of(ipaddress.ip_network(pattern))  # type: ignore[arg-type]
+        except (ValueError, TypeError):
+            return False
+    bare = endpoint.rsplit("[", 1)[0]
+    return fnmatch.fnmatchcase(endpoint, pattern) or fnmatch.fnmatchcase(bare, pattern)
+
+
+def _cde_flows(inv: Inventory, engine: Engine, scope: Scope, classes: dict[str, str], enforced: bool | None,
+               reason: str, cni_refs: list[ObjectRef]) -> list[CdeFlow]:
+    """Every connection the policies allow into a CDE workload from outside the CDE, with the rules behind it."""
+    cde = {ns for ns, c in classes.items() if c == "cde"}
+    if not cde:
+        return []
+    policies = {f"{p['metadata'].get('namespace')}/{p['metadata']['name']}": p
+                for p in inv.objects("NetworkPolicy", "networking.k8s.io")}
+    out: list[CdeFlow] = []
+    for entry in engine.iter_workload_connectivity():
+        src, dst = str(entry["src"]), str(entry["dst"])
+        dst_ns, src_ns = _namespace_of(dst), _namespace_of(src)
+        if dst_ns not in cde or (src_ns is not None and src_ns in cde):
+            continue
+        conns = ConnSet.from_json(entry["conns"])
+        probe = src if src_ns is not None else str(ipaddress.ip_network(src).network_address)
+        why = engine.rules_allowing(probe, dst)
+        ingress = why.get("ingress") or {}
+        allowing = list(ingress.get("policies") or [])
+        approval = next((a for a in scope.approved_flows
+                         if _matches_endpoint(a.from_, src) and _matches_endpoint(a.to, dst)), None)
+        unapproved = _minus(conns, _approved_conns(approval)) if approval else port_labels(conns)
+        flow = CdeFlow(
+            id=f"{src} -> {dst}", name=f"{src} -> {dst}", namespace=dst_ns, src=src, dst=dst, src_namespace=src_ns,
+            dst_namespace=dst_ns, external=src_ns is None,
+            src_scope_class=classes.get(src_ns, "unclassified") if src_ns else "external",
+            ports=port_labels(conns), approved=approval is not None and not unapproved,
+            approval=approval.reason if approval else None, unapproved_ports=unapproved, policies=allowing,
+            unjustified_policies=[p for p in allowing if not ((policies.get(p, {}).get("metadata") or {})
+                                                              .get("annotations") or {}).get(JUSTIFICATION)],
+            destination_isolated=bool(ingress.get("isolated")), policies_enforced=enforced,
+            enforcement_reason=reason)
+        flow.evidence = [ObjectRef.of(policies[p]) for p in allowing if p in policies] + cni_refs
+        ns_obj = inv.get("Namespace", None, dst_ns, group="")
+        if ns_obj is not None:
+            flow.evidence.insert(0, ObjectRef.of(ns_obj))
+        if enforced is None:
+            flow.mark_unknown("policies_enforced", reason)
+        out.append(flow)
+    return out

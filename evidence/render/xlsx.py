@@ -73,6 +73,8 @@ def render(root: Path, evidence: dict[str, Any], digest: str, out: Path) -> None
     _requirements(book, data)
     _controls(book, data)
     _findings(book, data)
+    _cde_flows(book, data)
+    _segmentation_matrix(book, data)
     _evidence(book, data)
     _files(book, data)
     _collection(book, data)
@@ -465,6 +467,33 @@ def _evidence(book: _Book, data: ReportData) -> None:
                    ref.get("uid"), ref.get("resourceVersion"), entry.get("file"), entry.get("sha256")]
 
     book.table("Evidence", cols, rows(), styled=False)
+
+
+def _cde_flows(book: _Book, data: ReportData) -> None:
+    """Every connection allowed into a CDE workload from outside the CDE, unapproved first (PCI DSS 1.2.5, 1.3.1)."""
+    status = {f.subject_id: f.status for f in data.results.findings if f.control == "segmentation.cde-inbound-approved"}
+    flows = sorted(data.facts.get("subjects", {}).get("cde_flow", []), key=lambda f: (f["approved"], f["id"]))
+    cols = [Col("Status", "status"), Col("From"), Col("To"), Col("External"), Col("From scope"), Col("Ports", "wrap"),
+            Col("Not approved", "wrap"), Col("Approval", "wrap"), Col("Allowed by", "wrap"),
+            Col("Without justification", "wrap"), Col("Review comment", yours=True)]
+    book.table("Flows into CDE", cols, [[status.get(f["id"], "inconclusive"), f["src"], f["dst"],
+                                         "yes" if f["external"] else "no", f["src_scope_class"], ", ".join(f["ports"]),
+                                         ", ".join(f["unapproved_ports"]), f.get("approval"),
+                                         _lines(f["policies"]), _lines(f["unjustified_policies"]), None]
+                                        for f in flows])
+
+
+def _segmentation_matrix(book: _Book, data: ReportData) -> None:
+    """Namespace x namespace reachability as a sparse list (one row per reachable ordered pair)."""
+    namespaces = data.facts.get("subjects", {}).get("namespace", [])
+    cls = {n["name"]: n["scope_class"] for n in namespaces}
+    rows = [[src, cls.get(src), n["name"], n["scope_class"],
+             "yes" if n["scope_class"] == "cde" and cls.get(src) != "cde" else "no"]
+            for n in namespaces for src in n.get("ingress_from_namespaces", [])]
+    rows += [[cidr, "external", n["name"], n["scope_class"], "yes" if n["scope_class"] == "cde" else "no"]
+             for n in namespaces for cidr in n.get("ingress_from_external", [])]
+    cols = [Col("From namespace"), Col("From scope"), Col("To namespace"), Col("To scope"), Col("Into the CDE")]
+    book.table("Segmentation matrix", cols, sorted(rows, key=lambda r: (r[4] != "yes", str(r[2]), str(r[0]))))
 
 
 def _files(book: _Book, data: ReportData) -> None:
