@@ -13,7 +13,16 @@ from typing import Any
 import orjson
 
 from evidence import __version__
-from evidence.errors import EXIT_BAD_INPUT, EXIT_FAILURES, EXIT_INCOMPLETE, EXIT_INTERNAL, EXIT_OK, AuditpackError
+from evidence.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_BAD_SIGNATURE,
+    EXIT_FAILURES,
+    EXIT_INCOMPLETE,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_UNSIGNED,
+    AuditpackError,
+)
 
 EPILOG_MAIN = """\
 examples:
@@ -71,6 +80,10 @@ examples:
                    help="evaluate as of this time (default: the snapshot's collection time)")
     c.add_argument("--cluster-name", metavar="NAME", help="name shown in the report (default: from the scope)")
     c.add_argument("--json", action="store_true", help="print the run summary as one JSON line on stdout")
+    c.add_argument("--sign-key", type=Path, metavar="KEY",
+                   help="sign the manifest and the PDF with this key (auditpack keys generate)")
+    c.add_argument("--sign-cert", type=Path, metavar="CRT",
+                   help="certificate of the signing key for the PDF signature (default: KEY's .crt beside it)")
 
     s = sub.add_parser("snapshot", help="read the live cluster and write a redacted snapshot for offline audits",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""\
@@ -93,8 +106,24 @@ examples:
     g.add_argument("--namespace", metavar="NS", help="only flows from or to this namespace")
     _cluster_args(g)
 
-    v = sub.add_parser("verify", help="check a pack's files against its manifest")
+    v = sub.add_parser("verify", help="check a pack's files against its manifest, and its signature",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""\
+exit codes of verify:
+  0  intact (and, with --public-key, signed by that key)
+  1  a file was changed, is missing, or was added
+  5  --public-key given but the pack is not signed
+  6  the signature is invalid or was made by another key
+""")
     v.add_argument("pack", type=Path, metavar="PACK")
+    v.add_argument("--public-key", type=Path, metavar="KEY", help="the signer's .pub or .crt file")
+
+    k = sub.add_parser("keys", help="create the key pair that signs packs")
+    k_sub = k.add_subparsers(dest="keys_command", metavar="ACTION")
+    kg = k_sub.add_parser("generate", help="write auditpack-signing.key (keep it secret), .pub and .crt")
+    kg.add_argument("--out", type=Path, required=True, metavar="DIR")
+    kg.add_argument("--name", default="auditpack pack signer", help="the certificate's common name")
+    kg.add_argument("--algorithm", choices=["ed25519", "ecdsa-p256"], default="ed25519",
+                    help="ed25519 (default) or ecdsa-p256 (for PDF readers without EdDSA support)")
 
     ctl = sub.add_parser("controls", help="list, check and document controls")
     ctl_sub = ctl.add_subparsers(dest="controls_command", metavar="ACTION")
@@ -182,7 +211,9 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "segmentation":
         return _segmentation(args)
     if args.command == "verify":
-        return _verify(args.pack)
+        return _verify(args.pack, args.public_key)
+    if args.command == "keys":
+        return _keys(args)
     if args.command == "controls":
         return _controls(args)
     parser.print_help()
@@ -196,7 +227,8 @@ def _collect(args: argparse.Namespace) -> int:
     try:
         summary = collect(RunOptions(out=args.out, snapshot=args.snapshot, kubeconfig=args.kubeconfig,
                                      context=args.context, scope=args.scope, controls=args.controls, as_of=args.as_of,
-                                     fail_on=args.fail_on, cluster_name=args.cluster_name, progress=progress))
+                                     fail_on=args.fail_on, cluster_name=args.cluster_name, progress=progress,
+                                     sign_key=args.sign_key, sign_cert=args.sign_cert))
     finally:
         getattr(progress, "stop", lambda: None)()
     r = summary.results
@@ -257,17 +289,36 @@ def _segmentation(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _verify(pack: Path) -> int:
+def _verify(pack: Path, public_key: Path | None) -> int:
+    from evidence import signing
     from evidence.pack import verify
 
+    public = signing.load_public_key(public_key) if public_key else None
     v = verify(pack)
-    if v.intact:
-        print(f"{pack}: intact (evidence digest {v.evidence_digest})")
-        return EXIT_OK
     for label, items in (("changed", v.changed), ("missing", v.missing), ("extra", v.extra)):
         for item in items:
             print(f"{pack}: {label}: {item}")
-    return EXIT_FAILURES
+    sig = signing.check_manifest_signature(pack, public)
+    if sig.status != "missing" or public is not None:
+        print(f"{pack}: signature {sig.status}: {sig.detail}")
+    if not v.intact:
+        return EXIT_FAILURES
+    if sig.status == "missing" and public is not None:
+        return EXIT_UNSIGNED
+    if sig.status in ("invalid", "other-key"):
+        return EXIT_BAD_SIGNATURE
+    print(f"{pack}: intact (evidence digest {v.evidence_digest})")
+    return EXIT_OK
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from evidence import signing
+
+    if args.keys_command != "generate":
+        raise AuditpackError("keys needs an action", "auditpack keys generate --out DIR")
+    key, pub, crt = signing.generate(args.out, args.name, args.algorithm)
+    print(f"wrote {key} (private: keep it secret, never in a pack), {pub} (give to auditors), {crt} (PDF signatures)")
+    return EXIT_OK
 
 
 def _controls(args: argparse.Namespace) -> int:

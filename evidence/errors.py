@@ -8,6 +8,8 @@ EXIT_FAILURES = 1
 EXIT_BAD_INPUT = 2
 EXIT_INCOMPLETE = 3
 EXIT_INTERNAL = 4
+EXIT_UNSIGNED = 5  # verify: a public key was given but the pack carries no signature
+EXIT_BAD_SIGNATURE = 6  # verify: invalid signature, or made by another key
 
 
 class AuditpackError(Exception):

@@ -25,8 +25,9 @@ from evidence.inventory import Inventory, ObjectRef
 MANIFEST = "manifest.json"
 FORMAT = "auditpack-pack/v1"
 RENDERS = ("report.pdf", "control-matrix.xlsx")
-# Files verify ignores: signatures are added after the manifest (issue: signed packs).
-UNLISTED = (MANIFEST, "manifest.sig")
+SIGNATURE = "manifest.sig"
+# Files the manifest cannot list: itself, and the signature made over it.
+UNLISTED = (MANIFEST, SIGNATURE)
 
 
 def dumps(data: Any) -> bytes:
@@ -110,9 +111,13 @@ class PackWriter(AtomicDir):
     def render(self, rel: str, fn: Callable[[Path, Path], None]) -> None:
         fn(self.tmp, self.tmp / rel)
 
-    def finish(self, identity: dict[str, Any]) -> dict[str, Any]:
+    def finish(self, identity: dict[str, Any], sign: Callable[[bytes], bytes] | None = None) -> dict[str, Any]:
+        """Write manifest.json (and, with `sign`, manifest.sig over its exact bytes), then move the pack in place."""
         manifest = build_manifest(self.tmp, identity)
-        (self.tmp / MANIFEST).write_bytes(dumps(manifest))
+        body = dumps(manifest)
+        (self.tmp / MANIFEST).write_bytes(body)
+        if sign is not None:
+            (self.tmp / SIGNATURE).write_bytes(sign(body))
         self.commit()
         return manifest
 

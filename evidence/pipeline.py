@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evidence import __version__
+from evidence import __version__, signing
 from evidence import scope as scope_mod
 from evidence.collectors import collect_all
 from evidence.controls import SEVERITY_ORDER, load_catalogue
@@ -32,6 +32,8 @@ class RunOptions:
     fail_on: str = "low"
     cluster_name: str | None = None
     progress: Callable[[dict[str, Any]], None] | None = None
+    sign_key: Path | None = None
+    sign_cert: Path | None = None
 
 
 @dataclass
@@ -51,6 +53,7 @@ class RunSummary:
 def collect(opts: RunOptions) -> RunSummary:
     started = datetime.now(UTC)
     check_destination(opts.out)
+    signer = signing.load_signer(opts.sign_key, opts.sign_cert) if opts.sign_key else None
     catalogue = load_catalogue(opts.controls)
     scope = scope_mod.load(opts.scope)
     inv = load_inventory(opts, opts.cluster_name or scope.cluster_name)
@@ -80,8 +83,10 @@ def collect(opts: RunOptions) -> RunSummary:
         identity["finished_at"] = datetime.now(UTC).isoformat()
         evidence, digest = evidence_section(w.tmp, identity)
         w.render("report.pdf", lambda root, out: pdf.render(root, evidence, digest, out))
+        if signer is not None:
+            signing.sign_pdf(w.tmp / "report.pdf", signer, f"auditpack evidence pack, evidence digest {digest}")
         w.render("control-matrix.xlsx", lambda root, out: xlsx.render(root, evidence, digest, out))
-        w.finish(identity)
+        w.finish(identity, (lambda body: signing.sign_manifest(body, signer)) if signer else None)
     incomplete = bool(results.collection_problems)
     return RunSummary(opts.out, results, digest, exit_code(results, opts.fail_on, incomplete), incomplete)
 
