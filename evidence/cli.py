@@ -80,6 +80,8 @@ examples:
                    help="evaluate as of this time (default: the snapshot's collection time)")
     c.add_argument("--cluster-name", metavar="NAME", help="name shown in the report (default: from the scope)")
     c.add_argument("--json", action="store_true", help="print the run summary as one JSON line on stdout")
+    c.add_argument("--previous", type=Path, metavar="PACK",
+                   help="an earlier pack of this cluster: the report gains 'Changes since <date>'")
     c.add_argument("--sign-key", type=Path, metavar="KEY",
                    help="sign the manifest and the PDF with this key (auditpack keys generate)")
     c.add_argument("--sign-cert", type=Path, metavar="CRT",
@@ -116,6 +118,17 @@ exit codes of verify:
 """)
     v.add_argument("pack", type=Path, metavar="PACK")
     v.add_argument("--public-key", type=Path, metavar="KEY", help="the signer's .pub or .crt file")
+
+    d = sub.add_parser("diff", help="what changed between two packs (quarter over quarter)")
+    d.add_argument("old", type=Path, metavar="OLD")
+    d.add_argument("new", type=Path, metavar="NEW")
+    d.add_argument("--format", choices=["text", "json"], default="text")
+
+    r = sub.add_parser("render", help="re-render the PDF and workbook of a stored pack into a new directory")
+    r.add_argument("pack", type=Path, metavar="PACK")
+    r.add_argument("--out", type=Path, required=True, metavar="DIR")
+    r.add_argument("--sign-key", type=Path, metavar="KEY", help="sign the re-rendered pack")
+    r.add_argument("--sign-cert", type=Path, metavar="CRT")
 
     k = sub.add_parser("keys", help="create the key pair that signs packs")
     k_sub = k.add_subparsers(dest="keys_command", metavar="ACTION")
@@ -214,6 +227,14 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return _verify(args.pack, args.public_key)
     if args.command == "keys":
         return _keys(args)
+    if args.command == "diff":
+        return _diff(args)
+    if args.command == "render":
+        from evidence.pipeline import rerender
+
+        out = rerender(args.pack, args.out, args.sign_key, args.sign_cert)
+        print(f"wrote {out}: report.pdf and control-matrix.xlsx re-rendered from {args.pack}")
+        return EXIT_OK
     if args.command == "controls":
         return _controls(args)
     parser.print_help()
@@ -228,7 +249,7 @@ def _collect(args: argparse.Namespace) -> int:
         summary = collect(RunOptions(out=args.out, snapshot=args.snapshot, kubeconfig=args.kubeconfig,
                                      context=args.context, scope=args.scope, controls=args.controls, as_of=args.as_of,
                                      fail_on=args.fail_on, cluster_name=args.cluster_name, progress=progress,
-                                     sign_key=args.sign_key, sign_cert=args.sign_cert))
+                                     sign_key=args.sign_key, sign_cert=args.sign_cert, previous=args.previous))
     finally:
         getattr(progress, "stop", lambda: None)()
     r = summary.results
@@ -308,6 +329,17 @@ def _verify(pack: Path, public_key: Path | None) -> int:
     if sig.status in ("invalid", "other-key"):
         return EXIT_BAD_SIGNATURE
     print(f"{pack}: intact (evidence digest {v.evidence_digest})")
+    return EXIT_OK
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from evidence import diff
+
+    changes = diff.compare(diff.read_pack(args.old), diff.read_pack(args.new))
+    if args.format == "json":
+        sys.stdout.write(changes.model_dump_json(indent=2) + "\n")
+    else:
+        sys.stdout.write(diff.text(changes))
     return EXIT_OK
 
 

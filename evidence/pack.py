@@ -111,9 +111,12 @@ class PackWriter(AtomicDir):
     def render(self, rel: str, fn: Callable[[Path, Path], None]) -> None:
         fn(self.tmp, self.tmp / rel)
 
-    def finish(self, identity: dict[str, Any], sign: Callable[[bytes], bytes] | None = None) -> dict[str, Any]:
+    def finish(self, identity: dict[str, Any], sign: Callable[[bytes], bytes] | None = None,
+               rendered: dict[str, Any] | None = None) -> dict[str, Any]:
         """Write manifest.json (and, with `sign`, manifest.sig over its exact bytes), then move the pack in place."""
         manifest = build_manifest(self.tmp, identity)
+        if rendered is not None:
+            manifest["rendered"] = rendered  # outside the evidence section: the digest stays the same
         body = dumps(manifest)
         (self.tmp / MANIFEST).write_bytes(body)
         if sign is not None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evidence import __version__, signing
+from evidence import __version__, diff, signing
 from evidence import scope as scope_mod
 from evidence.collectors import collect_all
 from evidence.controls import SEVERITY_ORDER, load_catalogue
@@ -34,6 +34,7 @@ class RunOptions:
     progress: Callable[[dict[str, Any]], None] | None = None
     sign_key: Path | None = None
     sign_cert: Path | None = None
+    previous: Path | None = None  # an earlier pack of the same cluster: adds changes.json ("Changes since")
 
 
 @dataclass
@@ -54,6 +55,7 @@ def collect(opts: RunOptions) -> RunSummary:
     started = datetime.now(UTC)
     check_destination(opts.out)
     signer = signing.load_signer(opts.sign_key, opts.sign_cert) if opts.sign_key else None
+    previous = diff.read_pack(opts.previous) if opts.previous else None
     catalogue = load_catalogue(opts.controls)
     scope = scope_mod.load(opts.scope)
     inv = load_inventory(opts, opts.cluster_name or scope.cluster_name)
@@ -80,6 +82,12 @@ def collect(opts: RunOptions) -> RunSummary:
         w.write_json("scope.json", scope_json)
         w.write_json("facts.json", facts.model_dump(mode="json"))
         w.write_json("results.json", results.model_dump(mode="json"))
+        if previous is not None:
+            identity["previous"] = {"pack": str(opts.previous),
+                                    "evidence_digest": previous["manifest"].get("evidence_digest")}
+            current = {"manifest": {"evidence": identity}, "results": results.model_dump(mode="json"),
+                       "facts": facts.model_dump(mode="json"), "scope": scope_json}
+            w.write_json("changes.json", diff.compare(previous, current).model_dump(mode="json"))
         identity["finished_at"] = datetime.now(UTC).isoformat()
         evidence, digest = evidence_section(w.tmp, identity)
         w.render("report.pdf", lambda root, out: pdf.render(root, evidence, digest, out))
@@ -129,3 +137,36 @@ def exit_code(results: Results, fail_on: str, incomplete: bool) -> int:
         if any(c.status == "fail" and SEVERITY_ORDER[c.severity] >= threshold for c in results.controls):
             return EXIT_FAILURES
     return EXIT_OK
+
+
+def rerender(pack: Path, out: Path, sign_key: Path | None = None, sign_cert: Path | None = None) -> Path:
+    """`auditpack render`: the same evidence, presented by this version's templates, in a new directory.
+
+    The evidence files are copied unchanged, so the evidence section and its digest stay the same; the
+    manifest records which tool version rendered it. The original pack is never touched.
+    """
+    from evidence.pack import read_manifest, verify
+    from evidence.render import pdf, xlsx
+
+    check = verify(pack)
+    if not check.intact:
+        from evidence.errors import PackError
+
+        raise PackError(f"{pack} was modified ({', '.join(check.changed + check.missing + check.extra)})",
+                        "re-render only an intact pack; `auditpack verify` lists the differences")
+    manifest = read_manifest(pack)
+    evidence, digest = manifest["evidence"], manifest["evidence_digest"]
+    signer = signing.load_signer(sign_key, sign_cert) if sign_key else None
+    with PackWriter(out) as w:
+        for rel in evidence["files"]:
+            dst = w.tmp / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_bytes((pack / rel).read_bytes())
+        w.render("report.pdf", lambda root, o: pdf.render(root, evidence, digest, o))
+        if signer is not None:
+            signing.sign_pdf(w.tmp / "report.pdf", signer, f"auditpack evidence pack, evidence digest {digest}")
+        w.render("control-matrix.xlsx", lambda root, o: xlsx.render(root, evidence, digest, o))
+        identity = {k: v for k, v in evidence.items() if k != "files"}
+        w.finish(identity, (lambda body: signing.sign_manifest(body, signer)) if signer else None,
+                 rendered={"from": str(pack), "tool_version": __version__, "at": datetime.now(UTC).isoformat()})
+    return out

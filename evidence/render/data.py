@@ -25,14 +25,20 @@ class ReportData:
     facts: dict[str, Any]
     collection: dict[str, Any]
     index: list[dict[str, Any]]
+    changes: dict[str, Any] | None = None  # changes.json, when the run compared with a previous pack
+    scope: dict[str, Any] | None = None  # scope.json: CDE namespaces, sites, approved flows, waivers
 
     @classmethod
     def load(cls, root: Path, evidence: dict[str, Any], digest: str) -> ReportData:
         def read(rel: str) -> Any:
             return orjson.loads((root / rel).read_bytes())
 
+        def optional(rel: str) -> Any:
+            return read(rel) if (root / rel).is_file() else None
+
         return cls(root, evidence, digest, Results.model_validate(read("results.json")), read("facts.json"),
-                   read("collection.json"), read("inventory/index.json"))
+                   read("collection.json"), read("inventory/index.json"), optional("changes.json"),
+                   optional("scope.json"))
 
     @property
     def cluster(self) -> dict[str, Any]:

@@ -73,6 +73,7 @@ def render(root: Path, evidence: dict[str, Any], digest: str, out: Path) -> None
     _requirements(book, data)
     _controls(book, data)
     _findings(book, data)
+    _changes(book, data)
     _cde_flows(book, data)
     _segmentation_matrix(book, data)
     _evidence(book, data)
@@ -467,6 +468,24 @@ def _evidence(book: _Book, data: ReportData) -> None:
                    ref.get("uid"), ref.get("resourceVersion"), entry.get("file"), entry.get("sha256")]
 
     book.table("Evidence", cols, rows(), styled=False)
+
+
+def _changes(book: _Book, data: ReportData) -> None:
+    """Quarter over quarter (changes.json), only when the run compared with a previous pack."""
+    if not data.changes:
+        return
+    ch = data.changes
+    rows: list[list[Any]] = []
+    for kind in ("new_failures", "fixed", "still_failing", "other_changes"):
+        rows += [[kind.replace("_", " "), i["control"], i["subject_name"], i["before"], i["after"], i.get("message")]
+                 for i in ch.get(kind, [])]
+    for kind in ("subjects_added", "subjects_removed", "waivers_expired", "scope_changes"):
+        rows += [[kind.replace("_", " "), None, entry, None, None, None] for entry in ch.get(kind, [])]
+    rows += [["requirement changed", f"{r['framework']} {r['id']}", r["title"], r["before"], r["after"], None]
+             for r in ch.get("requirements_changed", [])]
+    cols = [Col("Change"), Col("Control / requirement"), Col("Subject", "wrap"), Col("Before", "status"),
+            Col("Now", "status"), Col("Message", "wrap")]
+    book.table(f"Changes since {str(ch.get('previous_as_of', ''))[:10]}", cols, rows)
 
 
 def _cde_flows(book: _Book, data: ReportData) -> None:
