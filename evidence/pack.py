@@ -24,7 +24,7 @@ from evidence.inventory import Inventory, ObjectRef
 
 MANIFEST = "manifest.json"
 FORMAT = "auditpack-pack/v1"
-RENDERS = ("report.pdf", "control-matrix.xlsx")
+RENDERS = ("report.pdf", "control-matrix.xlsx", "oscal/assessment-results.json")
 SIGNATURE = "manifest.sig"
 # Files the manifest cannot list: itself, and the signature made over it.
 UNLISTED = (MANIFEST, SIGNATURE)

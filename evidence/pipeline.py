@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evidence import __version__, diff, signing
+from evidence import __version__, diff, oscal, signing
 from evidence import scope as scope_mod
 from evidence.collectors import collect_all
 from evidence.controls import SEVERITY_ORDER, load_catalogue
@@ -44,11 +44,22 @@ class RunSummary:
     evidence_digest: str
     exit_code: int
     incomplete: bool
+    cluster: str | None = None
+    previous: Path | None = None  # the earlier pack compared against (--previous PACK or auto)
+    pruned: list[Path] = field(default_factory=list)  # packs --keep removed after this one was written
 
     def line(self) -> dict[str, Any]:
-        return {"pack": str(self.pack), "exit_code": self.exit_code, "controls": self.results.control_counts,
+        """The run summary for scripts and alerting (`--json`): one JSON object on one line."""
+        line = {"pack": str(self.pack), "exit_code": self.exit_code, "controls": self.results.control_counts,
                 "findings": self.results.finding_counts, "evidence_digest": self.evidence_digest,
-                "collection_complete": not self.incomplete}
+                "collection_complete": not self.incomplete,
+                "collection_problems": self.results.collection_problems,
+                "previous": str(self.previous) if self.previous else None}
+        if self.cluster is not None:
+            line["cluster"] = self.cluster
+        if self.pruned:
+            line["pruned"] = [str(p) for p in self.pruned]
+        return line
 
 
 def collect(opts: RunOptions) -> RunSummary:
@@ -94,9 +105,11 @@ def collect(opts: RunOptions) -> RunSummary:
         if signer is not None:
             signing.sign_pdf(w.tmp / "report.pdf", signer, f"auditpack evidence pack, evidence digest {digest}")
         w.render("control-matrix.xlsx", lambda root, out: xlsx.render(root, evidence, digest, out))
+        w.render("oscal/assessment-results.json", lambda root, out: oscal.render(root, evidence, digest, out))
         w.finish(identity, (lambda body: signing.sign_manifest(body, signer)) if signer else None)
     incomplete = bool(results.collection_problems)
-    return RunSummary(opts.out, results, digest, exit_code(results, opts.fail_on, incomplete), incomplete)
+    return RunSummary(opts.out, results, digest, exit_code(results, opts.fail_on, incomplete), incomplete,
+                      cluster=inv.source.cluster.name, previous=opts.previous)
 
 
 def load_inventory(opts: RunOptions, cluster_name: str | None) -> Inventory:
@@ -166,6 +179,7 @@ def rerender(pack: Path, out: Path, sign_key: Path | None = None, sign_cert: Pat
         if signer is not None:
             signing.sign_pdf(w.tmp / "report.pdf", signer, f"auditpack evidence pack, evidence digest {digest}")
         w.render("control-matrix.xlsx", lambda root, o: xlsx.render(root, evidence, digest, o))
+        w.render("oscal/assessment-results.json", lambda root, o: oscal.render(root, evidence, digest, o))
         identity = {k: v for k, v in evidence.items() if k != "files"}
         w.finish(identity, (lambda body: signing.sign_manifest(body, signer)) if signer else None,
                  rendered={"from": str(pack), "tool_version": __version__, "at": datetime.now(UTC).isoformat()})
