@@ -24,13 +24,13 @@ def val(x: object) -> str:
     return str(getattr(x, "value", x))
 
 
-def load(pack: Path) -> tuple[dict, AssessmentResults]:
+def load(pack: Path) -> AssessmentResults:
     doc = json.loads((pack / "oscal" / "assessment-results.json").read_text())
-    return doc, AssessmentResults.model_validate(doc["assessment-results"])
+    return AssessmentResults.model_validate(doc["assessment-results"])
 
 
 def test_assessment_results_validate_and_cite_hashed_evidence(demo_pack: Path) -> None:
-    doc, ar = load(demo_pack)
+    ar = load(demo_pack)
     assert val(ar.metadata.oscal_version).startswith("1.1")
     result = ar.results[0]
     manifest = json.loads((demo_pack / "manifest.json").read_text())
@@ -83,6 +83,6 @@ def test_waivers_everywhere(waived_pack: Path) -> None:
     wb = openpyxl.load_workbook(waived_pack / "control-matrix.xlsx")
     cells = [c.value for row in wb["Findings"].iter_rows() for c in row]
     assert "waived" in cells and "SEC-1234" in cells
-    doc, ar = load(waived_pack)
+    ar = load(waived_pack)
     observations = [o for o in ar.results[0].observations if any(val(p.value) == "waived" for p in o.props)]
     assert observations and all("SEC-1234" in val(o.remarks) for o in observations)
