@@ -123,3 +123,24 @@ def test_usage_errors_exit_2(cli, tmp_path: Path) -> None:
     r = cli("collect", "--snapshot", SAMPLE, "--scope", tmp_path / "missing.yaml", "--out", tmp_path / "y")
     assert r.code == 2 and "missing.yaml" in r.err and "Traceback" not in r.err
     assert not (tmp_path / "y").exists()
+
+
+def test_pdf_is_archival_with_attachments_and_contents(demo_pack: Path) -> None:
+    import pikepdf
+
+    with pikepdf.open(demo_pack / "report.pdf") as pdf:
+        meta = pdf.open_metadata()
+        assert meta.get("pdfaid:part") == "3" and meta.get("pdfaid:conformance") == "B"
+        attached = {name: json.loads(f.get_file().read_bytes()) for name, f in pdf.attachments.items()}
+    manifest = json.loads((demo_pack / "manifest.json").read_text())
+    assert attached["manifest.json"]["evidence"] == manifest["evidence"]
+    assert attached["manifest.json"]["evidence_digest"] == manifest["evidence_digest"]
+    assert attached["results.json"] == json.loads((demo_pack / "results.json").read_text())
+    reader = PdfReader(demo_pack / "report.pdf")
+    contents = reader.pages[1].extract_text()
+    assert "Contents" in contents and "Assessor sign-off" in contents
+    last = reader.pages[-1].extract_text()
+    assert "Assessor sign-off" in last and "Signature" in last
+    fonts = {str(f.get("/BaseFont")) for page in reader.pages[:3]
+             for f in (page.get("/Resources", {}).get("/Font", {}) or {}).values() if hasattr(f, "get")}
+    assert all("DejaVu" in f for f in fonts if f != "None")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import orjson
 
 from evidence.evaluate import ControlResult, FamilySummary, Finding, FrameworkSummary, RequirementResult
 from evidence.render.data import SEVERITY_RANK, STATUS_LABEL, STATUS_ORDER, ReportData
@@ -49,6 +50,13 @@ class LogView:
     other: list[dict[str, Any]] = field(default_factory=list)
 
 
+# Chapters of the fact families, between the framework chapters and the findings (id, title).
+FACT_CHAPTERS: tuple[tuple[str, str], ...] = (
+    ("segmentation", "Segmentation"),
+)
+EVIDENCE_ROWS = 400  # evidence objects listed in the PDF appendix; all of them are in the workbook
+
+
 @dataclass
 class View:
     """What the templates need, grouped and sorted; every value comes from the pack as it is."""
@@ -65,10 +73,22 @@ class View:
     evidence_shown: int = EVIDENCE_SHOWN
     findings_shown: int = FINDINGS_SHOWN
     top_shown: int = TOP_FAILURES
+    evidence_rows: int = EVIDENCE_ROWS
 
     @property
     def evidence(self) -> dict[str, Any]:
         return self.data.evidence
+
+    @property
+    def toc(self) -> list[tuple[str, str]]:
+        """(section id, title) of every chapter, in report order."""
+        out = [("summary", "Executive summary")]
+        if self.data.changes:
+            out.append(("changes", f"Changes since {format_date(self.data.changes.get('previous_as_of'))}"))
+        out += [(f"fw-{f.summary.id}", f"{f.summary.title} {f.summary.version}") for f in self.frameworks]
+        out += list(FACT_CHAPTERS)
+        return out + [("findings", "Findings"), ("method", "Methodology and limitations"),
+                      ("evidence-appendix", "Appendix: evidence objects"), ("sign-off", "Assessor sign-off")]
 
 
 def _severity_key(c: ControlResult) -> tuple[int, int, str]:
@@ -195,7 +215,21 @@ def html(data: ReportData) -> str:
 def render(root: Path, evidence: dict[str, Any], digest: str, out: Path) -> None:
     from weasyprint import HTML  # imported here: loading WeasyPrint costs ~1 s, and only `collect` needs it
 
+    from weasyprint import Attachment
+
     data = ReportData.load(root, evidence, digest)
     base = data_dir("report_templates")
+    # PDF/A-3b: an archival PDF that may carry the data it presents. The embedded manifest is the evidence section
+    # and its digest; the full manifest also hashes this PDF, so it cannot be inside it.
+    manifest = orjson.dumps({"format": "auditpack-pack/v1", "evidence": evidence, "evidence_digest": digest,
+                             "renders": "not included: this PDF is one of the renders the full manifest hashes"},
+                            option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    attachments = [
+        Attachment(string=manifest.decode(), name="manifest.json", relationship="Data",
+                   description="Evidence section of the pack manifest (identity, file hashes) and its digest"),
+        Attachment(string=(root / "results.json").read_text(encoding="utf-8"), name="results.json",
+                   relationship="Data", description="Control results and requirement roll-up"),
+    ]
     # The only resource the HTML names is report.css next to the templates; pack data is escaped text.
-    HTML(string=html(data), base_url=f"{base.as_uri()}/").write_pdf(out)
+    HTML(string=html(data), base_url=f"{base.as_uri()}/").write_pdf(out, pdf_variant="pdf/a-3b",
+                                                                    attachments=attachments)
