@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint install clean-venv
+.PHONY: demo test lint install clean-venv rbac
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +20,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	@mkdir -p demo-packs
 	$(BIN)/auditpack collect --snapshot samples/demo-cluster --scope samples/scope.yaml \
-	    --out demo-packs/$$(date -u +%Y%m%dT%H%M%SZ) --fail-on none
+	    --attestations samples/attestations.yaml --out demo-packs/$$(date -u +%Y%m%dT%H%M%SZ) --fail-on none
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The least-privilege ClusterRole in deploy/base/, generated from evidence/kinds.py (a test fails when it is stale).
+rbac: $(STAMP)
+	$(BIN)/auditpack rbac > deploy/base/clusterrole.yaml.new && mv deploy/base/clusterrole.yaml.new deploy/base/clusterrole.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check evidence tests samples benchmarks

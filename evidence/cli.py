@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from evidence.errors import (
     EXIT_OK,
     EXIT_UNSIGNED,
     AuditpackError,
+    InputError,
 )
 
 EPILOG_MAIN = """\
@@ -29,6 +30,8 @@ examples:
   auditpack collect --snapshot samples/demo-cluster --scope samples/scope.yaml --out demo-pack
   auditpack collect --context prod --scope scope.yaml --out packs/prod-2026-Q4
   auditpack snapshot --context prod --out snapshots/prod
+  auditpack collect --out-root /packs --keep 8 --previous auto --json
+  auditpack rbac > clusterrole.yaml
   auditpack verify demo-pack
   auditpack controls list --framework pci-dss
   auditpack controls schema
@@ -64,13 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
 examples:
   auditpack collect --snapshot samples/demo-cluster --scope samples/scope.yaml --out packs/2026-Q4
   auditpack collect --snapshot cluster-dump.tar.gz --controls ./our-controls --fail-on high --out pack
+  auditpack collect --out-root /packs --keep 8 --previous auto --json         (the CronJob)
+  auditpack collect --contexts prod-se,prod-no --out-root packs --parallel 2  (a fleet)
+
+--out-root DIR writes DIR/<cluster>/<UTC timestamp>/ under a lock (DIR/<cluster>/.lock): a second run of the
+same cluster at the same time is refused (exit 2). A fleet writes one pack per cluster plus a summary in
+DIR/fleet/<timestamp>/ and exits with the worst of its clusters' codes (4, then 2, 3, 1, 0).
 """)
     c.add_argument("--snapshot", type=Path, metavar="PATH",
                    help="directory or .tar.gz of YAML/JSON objects (kubectl get -A -o yaml, auditpack snapshot); "
                         "without it, the live cluster is read")
     _cluster_args(c)
-    c.add_argument("--out", type=Path, required=True, metavar="DIR",
-                   help="new pack directory; refused if it exists and is not empty")
+    c.add_argument("--out", type=Path, metavar="DIR",
+                   help="new pack directory; refused if it exists and is not empty (or use --out-root)")
     c.add_argument("--scope", type=Path, metavar="FILE", help="scope.yaml: CDE namespaces, sites, waivers")
     c.add_argument("--controls", type=Path, action="append", metavar="DIR",
                    help="extra directory of <id>.yaml controls (repeatable)")
@@ -81,11 +90,18 @@ examples:
     c.add_argument("--cluster-name", metavar="NAME", help="name shown in the report (default: from the scope)")
     c.add_argument("--json", action="store_true", help="print the run summary as one JSON line on stdout")
     c.add_argument("--previous", type=Path, metavar="PACK",
-                   help="an earlier pack of this cluster: the report gains 'Changes since <date>'")
+                   help="an earlier pack of this cluster: the report gains 'Changes since <date>'; "
+                        "'auto' (with --out-root): the newest earlier pack of the cluster")
     c.add_argument("--sign-key", type=Path, metavar="KEY",
                    help="sign the manifest and the PDF with this key (auditpack keys generate)")
     c.add_argument("--sign-cert", type=Path, metavar="CRT",
                    help="certificate of the signing key for the PDF signature (default: KEY's .crt beside it)")
+    c.add_argument("--attestations", type=Path, metavar="FILE",
+                   help="attestations for requirements no cluster can show (auditpack attest); attachments are "
+                        "copied into the pack and hashed")
+
+    _retention_args(c)
+    _probe_args(c)
 
     s = sub.add_parser("snapshot", help="read the live cluster and write a redacted snapshot for offline audits",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""\
@@ -108,6 +124,17 @@ examples:
     g.add_argument("--namespace", metavar="NS", help="only flows from or to this namespace")
     _cluster_args(g)
 
+    rb = sub.add_parser("rbac", help="print the least-privilege ClusterRole for collection (from kinds.py)",
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""\
+examples:
+  auditpack rbac > deploy/base/clusterrole.yaml        (what `make rbac` does)
+  auditpack rbac --no-secrets | kubectl apply -f -
+""")
+    rb.add_argument("--name", default="auditpack", help="the ClusterRole's name (default: auditpack)")
+    rb.add_argument("--format", choices=["yaml", "json"], default="yaml")
+    rb.add_argument("--no-secrets", action="store_true",
+                    help="omit Secrets (list secrets reads every Secret); certificate controls become inconclusive")
+
     v = sub.add_parser("verify", help="check a pack's files against its manifest, and its signature",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""\
 exit codes of verify:
@@ -129,6 +156,28 @@ exit codes of verify:
     r.add_argument("--out", type=Path, required=True, metavar="DIR")
     r.add_argument("--sign-key", type=Path, metavar="KEY", help="sign the re-rendered pack")
     r.add_argument("--sign-cert", type=Path, metavar="CRT")
+
+    at = sub.add_parser("attest", help="record an attestation for a requirement no cluster can show",
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""\
+examples:
+  auditpack attest --file attestations.yaml --framework pci-dss --requirement 8.4.2 \\
+      --statement "Entra ID conditional access requires MFA for the payments portal" \\
+      --by "Jane Doe, CISO" --valid-until 2027-05-31 --attach evidence/entra-mfa-policy.pdf
+  auditpack attest --file attestations.yaml          (validate the file and list its entries)
+  auditpack collect --snapshot dump --attestations attestations.yaml --out pack
+
+An attestation never turns a requirement into a pass: it stays manual, shown with the statement, who, when,
+the attachment's SHA-256 and the expiry. After valid_until it is listed as expired and no longer counts.
+""")
+    at.add_argument("--file", type=Path, required=True, metavar="FILE", help="the attestations file (created if new)")
+    at.add_argument("--framework", metavar="ID", help="pci-dss, gdpr or hslf-fs-2016-40")
+    at.add_argument("--requirement", metavar="ID", help="the requirement id, e.g. 8.4.2 or '3 kap. 15 § p. 2'")
+    at.add_argument("--statement", metavar="TEXT", help="what is attested, in a sentence or two")
+    at.add_argument("--by", metavar="NAME", help="who attests: name and role")
+    at.add_argument("--date", type=date.fromisoformat, metavar="YYYY-MM-DD", help="date of the statement (today)")
+    at.add_argument("--valid-until", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                    help="when the statement must be renewed (e.g. the next review)")
+    at.add_argument("--attach", type=Path, metavar="FILE", help="evidence file (stored relative to the attestations file)")
 
     k = sub.add_parser("keys", help="create the key pair that signs packs")
     k_sub = k.add_subparsers(dest="keys_command", metavar="ACTION")
@@ -154,6 +203,82 @@ def _cluster_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kubeconfig", type=Path, metavar="FILE",
                    help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster config)")
     p.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current context)")
+
+
+def _retention_args(c: argparse.ArgumentParser) -> None:
+    """collect: packs kept under one root (retention.py) and fleets of clusters (fleet.py)."""
+    c.add_argument("--out-root", type=Path, metavar="DIR",
+                   help="write DIR/<cluster>/<UTC timestamp>/ (instead of --out), one run per cluster at a time")
+    c.add_argument("--keep", type=int, metavar="N",
+                   help="with --out-root: after writing, remove the oldest packs of the cluster so N remain")
+    c.add_argument("--contexts", type=lambda v: [x.strip() for x in v.split(",") if x.strip()], metavar="A,B,...",
+                   help="collect these kubeconfig contexts (one pack each under --out-root) and a fleet summary")
+    c.add_argument("--all-contexts", action="store_true", help="collect every context of the kubeconfig")
+    c.add_argument("--parallel", type=int, default=2, metavar="N",
+                   help="with --contexts/--all-contexts: clusters collected at the same time (default: 2)")
+
+
+def _check_retention_args(args: argparse.Namespace) -> bool:
+    """Usage errors of --out/--out-root/--keep/--previous (exit 2); True for --previous auto."""
+    if (args.out is None) == (args.out_root is None):
+        raise InputError("collect needs exactly one of --out DIR (one pack there) and --out-root DIR "
+                         "(DIR/<cluster>/<timestamp>/)", "pass --out packs/2026-Q4, or --out-root packs")
+    previous_auto = args.previous is not None and str(args.previous) == "auto"
+    if args.out_root is None and (previous_auto or args.keep is not None):
+        raise InputError(f"{'--previous auto' if previous_auto else '--keep'} needs --out-root",
+                         "use --out-root DIR, where earlier packs of the cluster are kept")
+    return previous_auto
+
+
+def _with_json_error(args: argparse.Namespace, run: Callable[[argparse.Namespace], int]) -> int:
+    """With --json, a run that ends in an error still prints its one JSON line (pack null, exit code, error), so
+    alerting on that line also sees runs that wrote nothing."""
+    try:
+        return run(args)
+    except Exception as exc:
+        if args.json:
+            code = exc.exit_code if isinstance(exc, AuditpackError) else EXIT_INTERNAL
+            text = f"error[{exc.code}]: {exc.message}" if isinstance(exc, AuditpackError) else \
+                f"internal error: {type(exc).__name__}: {exc}"
+            line = {"pack": None, "exit_code": code, "error": text, "previous": None,
+                    "cluster": args.cluster_name or args.context}
+            sys.stdout.write(orjson.dumps(line).decode() + "\n")
+        raise
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    from evidence import fleet
+
+    if args.out_root is None or args.out is not None or args.snapshot is not None or args.context is not None \
+            or args.cluster_name is not None:
+        raise InputError("--contexts/--all-contexts need --out-root DIR, and take no --out, --snapshot, --context "
+                         "or --cluster-name", "each cluster is named after its context: pass --out-root DIR only")
+    if args.contexts is not None and args.all_contexts:
+        raise InputError("give --contexts or --all-contexts, not both", "drop one of them")
+    if args.previous is not None and str(args.previous) != "auto":
+        raise InputError("a fleet takes --previous auto only", "each cluster's previous pack is its own")
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    opts = fleet.FleetOptions(out_root=args.out_root, kubeconfig=args.kubeconfig, contexts=args.contexts,
+                              parallel=args.parallel, json=args.json,
+                              forwarded=fleet.forwarded_options(args, sub.choices["collect"]._actions))
+
+    def done(run: fleet.ClusterRun) -> None:
+        if args.json:
+            sys.stdout.write(orjson.dumps(run.line).decode() + "\n")
+        else:
+            print(f"{run.context}: exit {run.exit_code}: {run.line.get('pack') or 'no pack'}"
+                  + (f" ({run.reason})" if run.reason else ""))
+        sys.stdout.flush()
+
+    result = fleet.run(opts, done)
+    if args.json:
+        sys.stdout.write(orjson.dumps(result.line()).decode() + "\n")
+    else:
+        failed = result.summary["failed"]
+        print(f"fleet summary {result.summary_dir}: {len(result.runs)} clusters, exit {result.exit_code}"
+              + (f"; no complete pack for {', '.join(failed)}" if failed else ""))
+    return result.exit_code
 
 
 def _progress() -> Callable[[dict[str, Any]], None]:
@@ -218,7 +343,14 @@ def _err(text: str) -> None:
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "collect":
-        return _collect(args)
+        if args.contexts is not None or args.all_contexts:
+            return _fleet(args)
+        return _with_json_error(args, _collect)
+    if args.command == "rbac":
+        from evidence.clusterrole import render as render_role
+
+        sys.stdout.write(render_role(args.name, args.format, secrets=not args.no_secrets))
+        return EXIT_OK
     if args.command == "snapshot":
         return _snapshot(args)
     if args.command == "segmentation":
@@ -227,6 +359,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return _verify(args.pack, args.public_key)
     if args.command == "keys":
         return _keys(args)
+    if args.command == "attest":
+        return _attest(args)
     if args.command == "diff":
         return _diff(args)
     if args.command == "render":
@@ -241,15 +375,87 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT
 
 
+def _probe_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("live TLS probe (off by default; connects to every exposed host)")
+    g.add_argument("--probe-tls", action="store_true",
+                   help="handshake with each entry point: protocol versions, served certificate, HSTS, port-80 redirect")
+    g.add_argument("--probe-address", action="append", default=[], metavar="HOST[:PORT]=IP[:PORT]",
+                   help="where to connect for a host (repeatable); default: scope host_addresses, then the "
+                        "load-balancer status of the Ingress/Gateway/Service")
+    g.add_argument("--probe-timeout", type=float, default=5.0, metavar="SECONDS", help="per connection (default 5)")
+    g.add_argument("--probe-concurrency", type=int, default=8, metavar="N", help="hosts probed at once (default 8)")
+    g.add_argument("--probe-budget", type=float, default=120.0, metavar="SECONDS",
+                   help="stop waiting for the probe after this long (default 120); unprobed hosts say so")
+
+
+def _probe_options(args: argparse.Namespace) -> Any:
+    from evidence.errors import InputError
+    from evidence.probe.tls import ProbeOptions
+
+    if not args.probe_tls:
+        if args.probe_address:
+            raise InputError("--probe-address needs --probe-tls", "add --probe-tls to run the live TLS probe")
+        return None
+    if args.probe_timeout <= 0 or args.probe_concurrency < 1 or args.probe_budget <= 0:
+        raise InputError("--probe-timeout, --probe-budget must be positive and --probe-concurrency at least 1",
+                             "for example --probe-timeout 5 --probe-concurrency 8 --probe-budget 120")
+    return ProbeOptions(addresses=dict(ProbeOptions.parse_address(a) for a in args.probe_address),
+                        timeout=args.probe_timeout, concurrency=args.probe_concurrency, budget=args.probe_budget)
+
+
+def _attest(args: argparse.Namespace) -> int:
+    from evidence import attest
+    from evidence.controls import load_catalogue
+
+    catalogue = load_catalogue()
+    wanted = (args.framework, args.requirement, args.statement, args.by, args.valid_until)
+    if not any(wanted):
+        entries = attest.load(args.file, catalogue)
+        today = date.today()
+        for a in entries:
+            e = a.entry
+            state = "expired" if e.valid_until < today else "valid"
+            attached = f", {a.attachment.name} sha256 {a.sha256[:12]}" if a.attachment and a.sha256 else ""
+            print(f"{e.framework} {e.requirement}: {state} until {e.valid_until} ({e.by}, {e.date}{attached})")
+        print(f"{args.file}: {len(entries)} attestation(s), valid")
+        return EXIT_OK
+    missing = [f"--{n}" for n, v in zip(("framework", "requirement", "statement", "by", "valid-until"), wanted,
+                                        strict=True) if not v]
+    if missing:
+        raise AuditpackError(f"attest: {', '.join(missing)} missing", "give all of --framework, --requirement, "
+                             "--statement, --by and --valid-until (and --attach FILE for the evidence)")
+    attachment = None
+    if args.attach is not None:
+        target = args.attach.resolve()
+        base = args.file.resolve().parent
+        attachment = str(target.relative_to(base)) if target.is_relative_to(base) else str(target)
+    entry = attest.entry(framework=args.framework, requirement=args.requirement, statement=args.statement,
+                         by=args.by, date=args.date or date.today(), valid_until=args.valid_until,
+                         attachment=attachment)
+    added = attest.append(args.file, entry, catalogue)
+    digest = f", attachment sha256 {added.sha256}" if added.sha256 else ""
+    print(f"{args.file}: attested {entry.framework} {entry.requirement} until {entry.valid_until}{digest}")
+    return EXIT_OK
+
+
 def _collect(args: argparse.Namespace) -> int:
     from evidence.pipeline import RunOptions, collect
 
+    previous_auto = _check_retention_args(args)
     progress = _progress() if args.snapshot is None else None
     try:
-        summary = collect(RunOptions(out=args.out, snapshot=args.snapshot, kubeconfig=args.kubeconfig,
-                                     context=args.context, scope=args.scope, controls=args.controls, as_of=args.as_of,
-                                     fail_on=args.fail_on, cluster_name=args.cluster_name, progress=progress,
-                                     sign_key=args.sign_key, sign_cert=args.sign_cert, previous=args.previous))
+        opts = RunOptions(out=args.out or Path(), snapshot=args.snapshot, kubeconfig=args.kubeconfig,
+                          context=args.context, scope=args.scope, controls=args.controls, as_of=args.as_of,
+                          fail_on=args.fail_on, cluster_name=args.cluster_name, progress=progress,
+                          sign_key=args.sign_key, sign_cert=args.sign_cert,
+                          previous=None if previous_auto else args.previous, probe=_probe_options(args),
+                          attestations=args.attestations)
+        if args.out_root is not None:
+            from evidence.retention import collect_to_root
+
+            summary = collect_to_root(opts, args.out_root, args.keep, previous_auto)
+        else:
+            summary = collect(opts)
     finally:
         getattr(progress, "stop", lambda: None)()
     r = summary.results
@@ -257,14 +463,19 @@ def _collect(args: argparse.Namespace) -> int:
         sys.stdout.write(orjson.dumps(summary.line()).decode() + "\n")
     else:
         counts = ", ".join(f"{r.control_counts.get(s, 0)} {s}" for s in
-                           ("pass", "fail", "inconclusive", "waived", "not_applicable") if r.control_counts.get(s))
+                           ("pass", "fail", "inconclusive", "manual", "waived", "not_applicable") if r.control_counts.get(s))
         print(f"wrote {summary.pack} ({len(r.controls)} controls: {counts})")
         for fw in r.frameworks:
             fc = ", ".join(f"{n} {s}" for s, n in sorted(fw.counts.items()))
-            print(f"  {fw.title} {fw.version}: {fw.requirements} requirements ({fc})")
+            attested = f"; {fw.attested} with a current attestation" if fw.attested else ""
+            print(f"  {fw.title} {fw.version}: {fw.requirements} requirements ({fc}{attested})")
         for problem in r.collection_problems:
             print(f"  incomplete: {problem}")
         print(f"  evidence digest {summary.evidence_digest}")
+        if summary.previous is not None:
+            print(f"  compared with {summary.previous}")
+        for pruned in summary.pruned:
+            print(f"  removed old pack {pruned} (--keep {args.keep})")
     return summary.exit_code
 
 

@@ -36,6 +36,10 @@ class ControlSpec(_Strict):
     title: str
     subject: str
     applies_if: str | None = None
+    # Where the evidence lives outside the cluster (a managed control plane, an external log store): when
+    # manual_if is true the result is `manual` and manual_message says what to attach. Checked after applies_if.
+    manual_if: str | None = None
+    manual_message: str | None = None
     rule: str
     message: str
     severity: Severity
@@ -98,6 +102,9 @@ class Control:
     applies_if: Program | None
     rule_fields: set[str] = field(default_factory=set)  # top-level subject fields the rule reads
     applies_fields: set[str] = field(default_factory=set)  # ... and those applies_if reads
+    manual_if: Program | None = None
+    manual_message: Program | None = None
+    manual_fields: set[str] = field(default_factory=set)  # ... and those manual_if reads
 
     @property
     def id(self) -> str:
@@ -166,9 +173,13 @@ def load_control(path: Path) -> Control:
     if spec.id != path.stem:
         raise ControlError(f"{path}: id {spec.id!r} does not match the file name {path.name!r}",
                            f"rename the file to {spec.id}.yaml or change the id")
+    if (spec.manual_if is None) != (spec.manual_message is None):
+        raise ControlError(f"{path}: control {spec.id}: manual_if and manual_message go together",
+                           "set both (when the evidence is outside the cluster, and what to attach) or neither")
     schema = SUBJECT_TYPES[spec.subject].model_json_schema()
     programs: dict[str, Program | None] = {}
-    for fld, expect in (("rule", "bool"), ("message", "string"), ("applies_if", "bool")):
+    for fld, expect in (("rule", "bool"), ("message", "string"), ("applies_if", "bool"), ("manual_if", "bool"),
+                        ("manual_message", "string")):
         source = getattr(spec, fld)
         if source is None:
             programs[fld] = None
@@ -181,12 +192,13 @@ def load_control(path: Path) -> Control:
                                "fix the expression; `auditpack controls schema` lists the subject fields") from None
     rule, message = programs["rule"], programs["message"]
     assert rule is not None and message is not None
-    for fld in ("rule", "message", "applies_if"):
+    for fld in ("rule", "message", "applies_if", "manual_if", "manual_message"):
         if "evidence" in _top_fields(getattr(spec, fld) or ""):
             raise ControlError(f"{path}: control {spec.id}: field {fld!r}: subject.evidence is not visible to rules",
                                "evidence references are for people; write the rule over the subject's facts")
     return Control(spec, path, rule, message, programs["applies_if"], _top_fields(spec.rule),
-                   _top_fields(spec.applies_if or ""))
+                   _top_fields(spec.applies_if or ""), programs["manual_if"], programs["manual_message"],
+                   _top_fields(spec.manual_if or ""))
 
 
 def _top_fields(source: str) -> set[str]:

@@ -26,8 +26,15 @@ STATUSES: tuple[Status, ...] = ("fail", "inconclusive", "pass", "waived", "not_a
 SUBJECT_SOURCES: dict[str, list[tuple[str, str, str]]] = {
     "ingress_host": [("networking.k8s.io", "Ingress", "ingresses")],
     "namespace": [("", "Namespace", "namespaces")],
+    "certificate": [("", "Secret", "secrets")],
+    "namespace_transit": [("", "Namespace", "namespaces")],
     "cde_flow": [("", "Namespace", "namespaces"), ("networking.k8s.io", "NetworkPolicy", "networkpolicies"),
                  ("", "Pod", "pods")],
+    "host_auth": [("networking.k8s.io", "Ingress", "ingresses")],
+    "rbac_subject": [("rbac.authorization.k8s.io", "ClusterRoleBinding", "clusterrolebindings"),
+                     ("rbac.authorization.k8s.io", "RoleBinding", "rolebindings")],
+    "namespace_credentials": [("", "Namespace", "namespaces")],
+    "namespace_posture": [("", "Namespace", "namespaces")],
 }
 
 
@@ -65,6 +72,20 @@ class ControlResult(BaseModel):
     note: str | None = None
 
 
+class AttestationInfo(BaseModel):
+    """A person's statement about a requirement no cluster can show (auditpack attest / collect --attestations)."""
+
+    statement: str
+    by: str
+    on: date
+    valid_until: date
+    attachment: str | None = Field(default=None, description="path inside the pack (attachments/...)")
+    attachment_name: str | None = None
+    attachment_sha256: str | None = None
+    expired: bool = Field(description="valid_until is before the evaluation date: the requirement is open again")
+    entry: str = Field(description="'<file>: entry <n>' it came from")
+
+
 class RequirementResult(BaseModel):
     framework: str
     id: str
@@ -78,6 +99,10 @@ class RequirementResult(BaseModel):
     controls: list[str]
     manual_evidence: str
     counts: dict[str, int] = Field(default_factory=dict)
+    # Attestations never change the status: a manual requirement stays manual (the assessor examines what
+    # was attached); `attested` says a current one exists, an expired one is listed but no longer counts.
+    attestations: list[AttestationInfo] = Field(default_factory=list)
+    attested: bool = False
 
 
 class FamilySummary(BaseModel):
@@ -94,6 +119,7 @@ class FrameworkSummary(BaseModel):
     automated: int
     counts: dict[str, int]
     families: list[FamilySummary]
+    attested: int = Field(default=0, description="requirements with a current attestation")
 
 
 class ExpiredWaiver(BaseModel):
@@ -117,7 +143,8 @@ class Results(BaseModel):
 
 
 def _aggregate(statuses: list[str]) -> Status:
-    order: tuple[Status, ...] = ("fail", "inconclusive", "pass")
+    # manual (evidence to attach) outranks pass: a control is not passed while part of it awaits people.
+    order: tuple[Status, ...] = ("fail", "inconclusive", "manual", "pass")
     for s in order:
         if s in statuses:
             return s
@@ -237,6 +264,19 @@ def _evaluate_one(c: Control, subject: dict[str, Any], activation: Any, unknown:
             return f
         if not applies:
             f.status = "not_applicable"
+            return f
+    if c.manual_if is not None and c.manual_message is not None:
+        if _missing(f, c.manual_fields, unknown):
+            return f
+        manual, err = c.manual_if.run(activation)
+        if err is not None or not isinstance(manual, bool):
+            f.reasons = [f"manual_if could not be evaluated: {err or f'returned {manual!r}'}"]
+            f.message = f.reasons[0]
+            return f
+        if manual:
+            text, err = c.manual_message.run(activation)
+            f.status = "manual"
+            f.message = str(text) if err is None else f"{c.spec.title}: attach the evidence (message error: {err})"
             return f
     if _missing(f, c.rule_fields, unknown):
         return f

@@ -35,10 +35,10 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     _t("", "v1", "Node", "nodes", False, "cluster"),
     _t("", "v1", "Pod", "pods", True, "namespaces", "cluster", "monitoring"),
     _t("", "v1", "Service", "services", True, "ingress"),
-    _t("", "v1", "ConfigMap", "configmaps", True, "ingress", "cluster", "monitoring"),
+    _t("", "v1", "ConfigMap", "configmaps", True, "ingress", "cluster", "monitoring", "authentication", "credentials"),
     # Secrets are listed only with this field selector: auditpack reads TLS certificates, nothing else.
     _t("", "v1", "Secret", "secrets", True, "ingress", field_selector="type=kubernetes.io/tls"),
-    _t("", "v1", "ServiceAccount", "serviceaccounts", True, "rbac"),
+    _t("", "v1", "ServiceAccount", "serviceaccounts", True, "rbac", "workload-identity"),
     # workloads
     _t("apps", "v1", "Deployment", "deployments", True, "ingress", "cluster", "monitoring"),
     _t("apps", "v1", "DaemonSet", "daemonsets", True, "cluster", "monitoring"),
@@ -77,21 +77,24 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     # meshes
     _t("security.istio.io", "v1,v1beta1", "PeerAuthentication", "peerauthentications", True, "cluster"),
     _t("security.istio.io", "v1,v1beta1", "AuthorizationPolicy", "authorizationpolicies", True, "ingress"),
-    _t("security.istio.io", "v1,v1beta1", "RequestAuthentication", "requestauthentications", True, "ingress"),
+    _t("security.istio.io", "v1,v1beta1", "RequestAuthentication", "requestauthentications", True, "ingress",
+       "authentication"),
     _t("networking.istio.io", "v1,v1beta1", "Gateway", "gateways", True, "ingress"),
     _t("networking.istio.io", "v1,v1beta1", "DestinationRule", "destinationrules", True, "cluster"),
     _t("policy.linkerd.io", "v1beta3,v1beta1", "Server", "servers", True, "cluster"),
     # other ingress controllers
     _t("traefik.io", "v1alpha1", "IngressRoute", "ingressroutes", True, "ingress"),
     _t("traefik.io", "v1alpha1", "TLSOption", "tlsoptions", True, "ingress"),
-    _t("traefik.io", "v1alpha1", "Middleware", "middlewares", True, "ingress"),
+    _t("traefik.io", "v1alpha1", "Middleware", "middlewares", True, "ingress", "authentication"),
     _t("projectcontour.io", "v1", "HTTPProxy", "httpproxies", True, "ingress"),
     # monitoring and detection
     _t("monitoring.coreos.com", "v1", "Prometheus", "prometheuses", True, "monitoring"),
     _t("monitoring.coreos.com", "v1", "Alertmanager", "alertmanagers", True, "monitoring"),
+    # Alertmanager routing as a resource (spec.alertmanagerConfiguration); the config Secret is never read.
+    _t("monitoring.coreos.com", "v1beta1,v1alpha1", "AlertmanagerConfig", "alertmanagerconfigs", True, "monitoring"),
     _t("monitoring.coreos.com", "v1", "PrometheusRule", "prometheusrules", True, "monitoring"),
-    _t("aquasecurity.github.io", "v1alpha1", "VulnerabilityReport", "vulnerabilityreports", True, "monitoring"),
-    _t("wgpolicyk8s.io", "v1alpha2", "PolicyReport", "policyreports", True, "monitoring"),
+    _t("aquasecurity.github.io", "v1alpha1", "VulnerabilityReport", "vulnerabilityreports", True, "vulnerabilities"),
+    _t("wgpolicyk8s.io", "v1alpha2", "PolicyReport", "policyreports", True, "posture"),
 )
 
 

@@ -86,7 +86,8 @@ def assessment_results(evidence: dict[str, Any], digest: str, results: dict[str,
         observations.append(obs)
     findings: list[dict[str, Any]] = []
     for r in results["requirements"]:
-        attestation = r.get("attestation")
+        # The current attestation (evidence/attest.py); expired ones no longer count.
+        attestation = next((a for a in r.get("attestations") or [] if not a.get("expired")), None)
         if not r["controls"] and not attestation:
             continue
         satisfied = r["status"] == "pass"
@@ -115,7 +116,10 @@ def assessment_results(evidence: dict[str, Any], digest: str, results: dict[str,
         if related:
             finding["related-observations"] = related
         if attestation:
-            finding["remarks"] = f"Attested by {attestation.get('by')}: {attestation.get('statement')}"
+            finding["remarks"] = (f"Attested by {attestation.get('by')} on {attestation.get('on')}, valid until "
+                                  f"{attestation.get('valid_until')}: {attestation.get('statement')}"
+                                  + (f" (attachment {attestation['attachment']}, sha256 "
+                                     f"{attestation.get('attachment_sha256')})" if attestation.get("attachment") else ""))
         findings.append(finding)
     catalogue = evidence.get("catalogue") or {}
     plan_uuid = _uuid(seed, "assessment-plan")

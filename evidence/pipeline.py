@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evidence import __version__, diff, oscal, signing
+from evidence import __version__, attest, diff, oscal, signing
 from evidence import scope as scope_mod
 from evidence.collectors import collect_all
 from evidence.controls import SEVERITY_ORDER, load_catalogue
@@ -17,6 +17,7 @@ from evidence.errors import EXIT_FAILURES, EXIT_INCOMPLETE, EXIT_OK
 from evidence.evaluate import Results, evaluate
 from evidence.inventory import Inventory
 from evidence.pack import AtomicDir, PackWriter, check_destination, dumps, evidence_section, inventory_files
+from evidence.probe.tls import ProbeOptions
 from evidence.sources import snapshot
 
 
@@ -35,6 +36,8 @@ class RunOptions:
     sign_key: Path | None = None
     sign_cert: Path | None = None
     previous: Path | None = None  # an earlier pack of the same cluster: adds changes.json ("Changes since")
+    probe: ProbeOptions | None = None  # --probe-tls: the opt-in live TLS probe
+    attestations: Path | None = None  # --attestations FILE: statements for what no cluster can show
 
 
 @dataclass
@@ -69,10 +72,19 @@ def collect(opts: RunOptions) -> RunSummary:
     previous = diff.read_pack(opts.previous) if opts.previous else None
     catalogue = load_catalogue(opts.controls)
     scope = scope_mod.load(opts.scope)
+    attestations = attest.load(opts.attestations, catalogue) if opts.attestations else []  # before reading the cluster
     inv = load_inventory(opts, opts.cluster_name or scope.cluster_name)
     as_of = opts.as_of or inv.source.collected_at
+    probe_record = None
+    if opts.probe is not None:  # the opt-in live probe: its results become evidence objects (DESIGN.md)
+        from evidence.probe import tls as tls_probe
+
+        probe_record = tls_probe.run(inv, scope, opts.probe)
+        tls_probe.record(inv, probe_record)
     facts = collect_all(inv, scope, as_of)
     results = evaluate(catalogue, facts, scope, inv.log)
+    if attestations:
+        results = attest.apply(results, attestations, as_of.date())
     scope_json = {"origin": scope.origin, **scope.digest_source()}
     identity = {
         "cluster": inv.source.cluster.model_dump(mode="json"),
@@ -93,6 +105,11 @@ def collect(opts: RunOptions) -> RunSummary:
         w.write_json("scope.json", scope_json)
         w.write_json("facts.json", facts.model_dump(mode="json"))
         w.write_json("results.json", results.model_dump(mode="json"))
+        if probe_record is not None:
+            w.write_json("probes/tls.json", probe_record)
+        if opts.attestations is not None:
+            attest.copy_attachments(w.tmp, attestations)
+            w.write_json("attestations.json", attest.pack_record(opts.attestations, attestations))
         if previous is not None:
             identity["previous"] = {"pack": str(opts.previous),
                                     "evidence_digest": previous["manifest"].get("evidence_digest")}

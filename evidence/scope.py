@@ -72,6 +72,10 @@ class Scope(_Strict):
     sites: list[Site] = Field(default_factory=list)
     untrusted_links: list[tuple[str, str]] = Field(default_factory=list)
     certificate_expiry_days: int = Field(default=30, ge=0, le=3650)
+    # Encryption in transit: where `--probe-tls` connects for a host ("IP" or "IP:port"), and host globs that
+    # only internal clients reach (their certificates may come from a private or self-signed CA).
+    host_addresses: dict[str, str] = Field(default_factory=dict)
+    internal_hosts: list[str] = Field(default_factory=list)
     approved_flows: list[ApprovedFlow] = Field(default_factory=list)
     network_admin_groups: list[str] = Field(default_factory=list)
     waivers: list[Waiver] = Field(default_factory=list)

@@ -848,6 +848,10 @@ NAMESPACES = {  # name: (labels, days ago)
     "storefront": ({"pci.auditpack.io/scope": "connected",
                     "pod-security.kubernetes.io/audit": "restricted",
                     "pod-security.kubernetes.io/warn": "restricted"}, 365),
+    # Security tooling: runtime detection, vulnerability scanning, policy reports.
+    "falco": ({"pod-security.kubernetes.io/enforce": "privileged"}, 300),
+    "trivy-system": ({}, 300),
+    "kyverno": ({}, 300),
 }
 
 
@@ -945,6 +949,39 @@ def rbac(b: Builder) -> list[dict]:
                 [group("system:masters")], 412, labels=bootstrap, annotations=autoupdate),
         binding("ClusterRoleBinding", "platform-admins", "ClusterRole", "cluster-admin",
                 [group("oidc:platform-admins")], 410),
+        # A CI token that was given cluster-admin "to get the release going" (deliberate gap:
+        # access.cluster-admin).
+        binding("ClusterRoleBinding", "release-bot-admin", "ClusterRole", "cluster-admin",
+                [sa("default", "release-bot")], 58),
+    ]
+    # The API server's default discovery roles, bound to every (and every unauthenticated) request.
+    discovery = [
+        ("system:discovery", [{"nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez",
+                                                    "/openapi", "/openapi/*", "/readyz", "/version", "/version/"],
+                               "verbs": ["get"]}], [group("system:authenticated")]),
+        ("system:basic-user", [{"apiGroups": ["authorization.k8s.io"],
+                                "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+                                "verbs": ["create"]}], [group("system:authenticated")]),
+        ("system:public-info-viewer", [{"nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version",
+                                                            "/version/"], "verbs": ["get"]}],
+         [group("system:authenticated"), group("system:unauthenticated")]),
+    ]
+    for name, rules, subjects in discovery:
+        objs.append(cluster_role(name, rules, 412, bootstrap, autoupdate))
+        objs.append(binding("ClusterRoleBinding", name, "ClusterRole", name, subjects, 412, labels=bootstrap,
+                            annotations=autoupdate))
+    # `view` is aggregated: its rules are the union of every ClusterRole labelled aggregate-to-view.
+    aggregate_view = {"rbac.authorization.k8s.io/aggregate-to-view": "true"}
+    objs += [
+        b.obj("rbac.authorization.k8s.io/v1", "ClusterRole", "view", age=412, labels=bootstrap,
+              annotations=autoupdate,
+              aggregationRule={"clusterRoleSelectors": [{"matchLabels": aggregate_view}]},
+              rules=[{"apiGroups": [""], "resources": ["pods", "pods/log", "services", "endpoints", "configmaps"],
+                      "verbs": read}]),
+        cluster_role("monitoring-view", [{"apiGroups": ["monitoring.coreos.com"],
+                                          "resources": ["prometheuses", "alertmanagers", "prometheusrules"],
+                                          "verbs": read}], 400, aggregate_view),
+        binding("ClusterRoleBinding", "auditors-view", "ClusterRole", "view", [group("oidc:auditors")], 120),
     ]
     workload_roles = [
         ("calico-node", 412, sa("kube-system", "calico-node"), [
@@ -1310,6 +1347,7 @@ def kube_system(b: Builder) -> list[dict]:
 
 def default_namespaces(b: Builder) -> list[dict]:
     objs = [b.service_account(ns, "default", 412) for ns in ("default", "kube-node-lease", "kube-public")]
+    objs.append(b.service_account("default", "release-bot", 58, {"app.kubernetes.io/part-of": "release-pipeline"}))
     objs.append(b.service("default", "kubernetes", selector=None, fixed_ip="10.96.0.1", age=412,
                           labels={"component": "apiserver", "provider": "kubernetes"},
                           ports=[("https", 443, 6443)]))
@@ -1471,9 +1509,43 @@ def payments(b: Builder) -> list[dict]:
         "rbac.authorization.k8s.io/v1", "RoleBinding", "payments-developers", ns, age=371,
         roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "payments-developers"},
         subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "oidc:payments-devs"}])
+    # Added during an incident and never removed (deliberate gap: access.cde-secrets, access.cde-exec).
+    debug_role = b.obj("rbac.authorization.k8s.io/v1", "Role", "payments-debug", ns, age=44,
+                       rules=[{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+                              {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]}])
+    debug_binding = b.obj(
+        "rbac.authorization.k8s.io/v1", "RoleBinding", "payments-developers-debug", ns, age=44,
+        annotations={"incident": "INC-2291"},
+        roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "payments-debug"},
+        subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "oidc:payments-devs"}])
+    # A second host for the same API, for the internal back office, without the auth annotations
+    # (deliberate gap: auth.no-bypass on pay.example.com).
+    internal = b.ingress(
+        ns, "payment-api-internal", age=150, labels=api_labels,
+        rules=[("pay-internal.example.com", "/", "payment-api", "http")],
+        tls=[(["pay-internal.example.com"], "pay-internal-example-tls")],
+        annotations={"cert-manager.io/cluster-issuer": "letsencrypt-prod"})
+    # Nightly settlement export: no automountServiceAccountToken, so the default token is mounted
+    # (deliberate gap: access.workload-tokens).
+    export = container(
+        "settlement-export",
+        f"registry.example.com/payments/settlement-export:1.4.0@{fake_digest('settlement-export:1.4.0')}",
+        args=["--since=24h", "--out=sftp://settlement.example.com/in"],
+        env={"DATABASE_HOST": "payments-db.payments.svc.cluster.local",
+             "DATABASE_PASSWORD": secret_ref("payments-db", "export-password")},
+        resources=requests("100m", "128Mi", "256Mi"), security=restricted_container())
+    export_tpl = pod_template({"app": "settlement-export"}, [export], security=restricted_pod(10002),
+                              restartPolicy="OnFailure")
+    cronjob = b.obj("batch/v1", "CronJob", "settlement-export", ns, age=210, generation=2,
+                    labels={"app": "settlement-export"},
+                    spec={"concurrencyPolicy": "Forbid", "failedJobsHistoryLimit": 1, "schedule": "15 2 * * *",
+                          "successfulJobsHistoryLimit": 3, "suspend": False,
+                          "jobTemplate": {"spec": {"backoffLimit": 2, "template": export_tpl}}},
+                    status={"lastScheduleTime": b.ago(0.16), "lastSuccessfulTime": b.ago(0.15)})
     return [
         *b.service_accounts(ns, age, "payment-api"),
-        role, role_binding,
+        role, role_binding, debug_role, debug_binding,
+        cronjob,
         b.redacted_secret(ns, "payments-db", age, {"app": "payments-db"}),
         *b.deployment(ns, "payment-api", api_tpl, selector=api_sel, labels=api_labels,
                       nodes=WORKERS, age=age, rollout_age=12, revision=17),
@@ -1488,6 +1560,10 @@ def payments(b: Builder) -> list[dict]:
         *b.managed_certificate(ingress, "pay-example-tls", ["pay.example.com"],
                                issuer="letsencrypt-prod", key_algorithm="RSA", valid_from_days=-30,
                                valid_until_days=60, revision=5, age=370),
+        internal,
+        *b.managed_certificate(internal, "pay-internal-example-tls", ["pay-internal.example.com"],
+                               issuer="letsencrypt-prod", key_algorithm="RSA", valid_from_days=-20,
+                               valid_until_days=70, revision=2, age=150),
         b.network_policy(ns, "default-deny", pod_selector={}, types=["Ingress", "Egress"], age=372),
         b.network_policy(
             ns, "allow-ingress-nginx-to-api", pod_selector=api_sel, types=["Ingress"], age=370,
@@ -1525,7 +1601,10 @@ def storefront(b: Builder) -> list[dict]:
                             ("www.shop.example.com", "/", "web", "http")],
                      tls=[(["shop.example.com", "www.shop.example.com"], "shop-example-tls")],
                      annotations={"cert-manager.io/cluster-issuer": "letsencrypt-prod",
-                                  "cert-manager.io/private-key-algorithm": "ECDSA"})
+                                  "cert-manager.io/private-key-algorithm": "ECDSA",
+                                  # Public by design: customers browse without logging in (auth.required n/a).
+                                  "compliance.auditpack.io/public-access":
+                                      "Public web shop; customers sign in inside the application"})
     return [
         *b.service_accounts(ns, age),
         *b.deployment(ns, "web", pod_template(web_labels, [web]), selector={"app": "web"},
@@ -1555,31 +1634,44 @@ def storefront(b: Builder) -> list[dict]:
     ]
 
 
+OAUTH2_PROXY_CFG = """email_domains = [ "example.com" ]
+upstreams = [ "static://202" ]
+cookie_secure = true
+cookie_expire = "12h"
+set_authorization_header = true
+set_xauthrequest = true
+skip_provider_button = true
+"""
+
+
 def auth(b: Builder) -> list[dict]:
     ns, age = "auth", 380
     labels = {"app": "oauth2-proxy", **app_labels("oauth2-proxy", instance="oauth2-proxy", version="7.7.1")}
+    # Settings in all three forms oauth2-proxy reads (flags > OAUTH2_PROXY_* env > config file), as the Helm
+    # chart renders them: the chart's ConfigMap holds oauth2_proxy.cfg, extraArgs become flags.
     proxy = container(
         "oauth2-proxy", "quay.io/oauth2-proxy/oauth2-proxy:v7.7.1",
         args=["--provider=oidc",
               f"--oidc-issuer-url={IDP_URL}",
-              "--email-domain=example.com",
-              "--cookie-secure=true",
-              "--cookie-expire=12h",
+              "--config=/etc/oauth2_proxy/oauth2_proxy.cfg",
               "--cookie-refresh=10m",
-              "--set-authorization-header=true",
-              "--reverse-proxy=true",
-              "--upstream=static://202",
+              "--reverse-proxy=true",  # without --trusted-proxy-ip (deliberate gap: auth.proxy-no-bypass)
               "--http-address=0.0.0.0:4180",
               "--metrics-address=0.0.0.0:44180"],
         env={"OAUTH2_PROXY_CLIENT_ID": "payments-portal",
              "OAUTH2_PROXY_CLIENT_SECRET": secret_ref("oauth2-proxy", "client-secret"),
-             "OAUTH2_PROXY_COOKIE_SECRET": secret_ref("oauth2-proxy", "cookie-secret")},
+             "OAUTH2_PROXY_COOKIE_SECRET": secret_ref("oauth2-proxy", "cookie-secret"),
+             "OAUTH2_PROXY_ALLOWED_GROUPS": "payments-portal-users,payments-support"},
         ports=[("http", 4180), ("metrics", 44180)],
+        mounts=[("configmain", "/etc/oauth2_proxy/oauth2_proxy.cfg", True)],
         resources=requests("50m", "64Mi", "128Mi"),
         security={**restricted_container(), "runAsUser": 2000, "runAsGroup": 2000},
         probe=("/ping", "http", "HTTP"))
+    proxy["volumeMounts"][0]["subPath"] = "oauth2_proxy.cfg"
     template = pod_template(labels, [proxy], service_account="oauth2-proxy",
-                            security={"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}})
+                            security={"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                            volumes=[{"configMap": {"defaultMode": 420, "name": "oauth2-proxy"},
+                                      "name": "configmain"}])
     ingress = b.ingress(ns, "oauth2-proxy", age=379, labels=labels,
                         rules=[("auth.example.com", "/oauth2", "oauth2-proxy", "http")],
                         tls=[(["auth.example.com"], "auth-example-tls")],
@@ -1588,6 +1680,7 @@ def auth(b: Builder) -> list[dict]:
     return [
         *b.service_accounts(ns, age, "oauth2-proxy"),
         b.redacted_secret(ns, "oauth2-proxy", age, labels),
+        b.configmap(ns, "oauth2-proxy", {"oauth2_proxy.cfg": OAUTH2_PROXY_CFG}, age, labels),
         *b.deployment(ns, "oauth2-proxy", template, selector=sel, labels=labels, nodes=WORKERS,
                       age=age, rollout_age=61, revision=6),
         b.service(ns, "oauth2-proxy", selector=sel, labels=labels, age=age,
@@ -1627,6 +1720,10 @@ PROMETHEUS_RULES = [
      "annotations": {"summary": "fluent-bit is not running on every node; logs are not being shipped."},
      "expr": daemonset_not_ready("logging", "fluent-bit"),
      "for": "15m", "labels": {"severity": "critical"}},
+    {"alert": "FalcoNotRunning",
+     "annotations": {"summary": "Falco is not running on every node; runtime intrusion detection has gaps."},
+     "expr": daemonset_not_ready("falco", "falco"),
+     "for": "10m", "labels": {"severity": "critical"}},
 ]
 
 
@@ -1675,6 +1772,8 @@ def monitoring(b: Builder) -> list[dict]:
         labels=app_labels("alertmanager", component="alert-router", part_of="kube-prometheus"),
         spec={"image": "quay.io/prometheus/alertmanager:v0.28.0", "replicas": 1, "retention": "120h",
               "alertmanagerConfigNamespaceSelector": {}, "alertmanagerConfigSelector": {},
+              # The routing is an AlertmanagerConfig (visible evidence), not the Secret alertmanager-main.
+              "alertmanagerConfiguration": {"name": "main-routing"},
               "securityContext": {"fsGroup": 2000, "runAsNonRoot": True, "runAsUser": 1000},
               "serviceAccountName": "alertmanager-main", "version": "0.28.0"},
         status={"availableReplicas": 1,
@@ -1682,6 +1781,18 @@ def monitoring(b: Builder) -> list[dict]:
                                 "reason": "", "status": "True", "type": t}
                                for t in ("Available", "Reconciled")],
                 "paused": False, "replicas": 1, "unavailableReplicas": 0, "updatedReplicas": 1})
+    routing = b.obj(
+        "monitoring.coreos.com/v1alpha1", "AlertmanagerConfig", "main-routing", ns, age=210, generation=2,
+        labels=app_labels("alertmanager", part_of="kube-prometheus"),
+        spec={"route": {"receiver": "platform-oncall", "groupBy": ["alertname", "namespace"],
+                        "groupWait": "30s", "groupInterval": "5m", "repeatInterval": "4h",
+                        "routes": [{"receiver": "null", "matchers": [
+                            {"name": "alertname", "value": "Watchdog", "matchType": "="}]}]},
+              "receivers": [
+                  {"name": "null"},
+                  {"name": "platform-oncall", "webhookConfigs": [
+                      {"url": "https://oncall.example.com/hooks/alertmanager", "sendResolved": True}],
+                   "emailConfigs": [{"to": "platform-oncall@example.com", "sendResolved": True}]}]})
     rules = b.obj(
         "monitoring.coreos.com/v1", "PrometheusRule", "auditpack-compliance", ns, age=210, generation=3,
         labels={"prometheus": "k8s", "role": "alert-rules"},
@@ -1782,8 +1893,15 @@ def monitoring(b: Builder) -> list[dict]:
         keep = ("app.kubernetes.io/component", "app.kubernetes.io/name", "app.kubernetes.io/part-of")
         return {k: v for k, v in labels.items() if k in keep}
 
+    # Also published on a NodePort for the on-call team, in plain HTTP with no TLS proxy in front
+    # (deliberate gap: transit.exposed-services).
+    grafana_nodeport = b.service(ns, "grafana-oncall", selector=sel(grafana_labels), age=120, labels=grafana_labels,
+                                 ports=[("http", 3000, "http")])
+    grafana_nodeport["spec"].update(type="NodePort", externalTrafficPolicy="Cluster")
+    grafana_nodeport["spec"]["ports"][0]["nodePort"] = 31300
+
     return [
-        prometheus, alertmanager, rules,
+        prometheus, alertmanager, routing, rules,
         *b.service_accounts(ns, age, "prometheus-k8s", "alertmanager-main", "prometheus-operator",
                             "kube-state-metrics", "node-exporter", "grafana"),
         b.redacted_secret(ns, "alertmanager-main", age,
@@ -1816,6 +1934,7 @@ def monitoring(b: Builder) -> list[dict]:
                   headless=True, ports=[("http", 9100, "http")]),
         b.service(ns, "grafana", selector=sel(grafana_labels), age=398, labels=grafana_labels,
                   ports=[("http", 3000, "http")]),
+        grafana_nodeport,
         grafana_ingress,
         *b.managed_certificate(
             grafana_ingress, "grafana-example-tls", ["grafana.example.com"],
@@ -1956,6 +2075,191 @@ def logging_ns(b: Builder) -> list[dict]:
 
 
 # --------------------------------------------------------------------------------------
+# Security tooling: Falco, trivy-operator and its VulnerabilityReports, Kyverno PolicyReports
+
+FALCO_VERSION = "0.39.2"
+TRIVY_OPERATOR_VERSION = "0.24.1"
+TRIVY_VERSION = "0.57.1"
+# Chart defaults: alerts go to stdout and syslog only (deliberate gap: detection.runtime-ids).
+FALCO_YAML = """rules_files:
+  - /etc/falco/falco_rules.yaml
+  - /etc/falco/falco_rules.local.yaml
+  - /etc/falco/rules.d
+json_output: false
+log_stderr: true
+log_syslog: true
+log_level: info
+priority: debug
+stdout_output:
+  enabled: true
+syslog_output:
+  enabled: true
+file_output:
+  enabled: false
+  keep_alive: false
+  filename: ./events.txt
+http_output:
+  enabled: false
+  url: ""
+program_output:
+  enabled: false
+  keep_alive: false
+  program: "jq '{text: .output}' | curl -d @- -X POST https://hooks.slack.com/services/XXX"
+grpc:
+  enabled: false
+  bind_address: "unix:///run/falco/falco.sock"
+grpc_output:
+  enabled: false
+"""
+
+# Findings per image (vulnerabilityID, package, installed, fixed, severity, published days before now).
+VULNERABILITIES = {
+    "registry.k8s.io/ingress-nginx/controller": [
+        # IngressNightmare, published 2025-03-24 (607 days before the default --now).
+        ("CVE-2025-1974", "ingress-nginx", "1.11.3", "1.11.5", "CRITICAL", 607, 9.8),
+        ("CVE-2025-24514", "ingress-nginx", "1.11.3", "1.11.5", "HIGH", 607, 8.8)],
+    "registry.example.com/payments/payment-api": [
+        ("CVE-2026-21441", "urllib3", "2.2.3", "2.6.3", "HIGH", 40, 7.5)],
+    "registry.example.com/storefront/cart": [
+        ("CVE-2026-0001", "libssl3", "3.3.1-r0", "3.3.2-r0", "CRITICAL", 9, 9.1)],
+}
+# Scans that stopped: trivy-operator cannot pull the image any more (deliberate gap: vulnerability.scan-recent).
+STALE_SCANS = {("storefront", "cart"): 97}
+
+
+def security_tools(b: Builder) -> list[dict]:
+    falco_labels = app_labels("falco", instance="falco", version=FALCO_VERSION)
+    falco_container = container(
+        "falco", f"docker.io/falcosecurity/falco:{FALCO_VERSION}",
+        args=["/usr/bin/falco", "--cri", "/run/containerd/containerd.sock", "-pk"],
+        mounts=[("config-volume", "/etc/falco/falco.yaml", True), ("proc-fs", "/host/proc", True),
+                ("containerd-socket", "/run/containerd/containerd.sock", False)],
+        security={"privileged": True}, resources=requests("100m", "512Mi", "1Gi"))
+    falco_container["volumeMounts"][0]["subPath"] = "falco.yaml"
+    falco_tpl = pod_template(falco_labels, [falco_container], service_account="falco",
+                             tolerations=tolerate_everything(),
+                             volumes=[{"configMap": {"defaultMode": 420, "name": "falco"}, "name": "config-volume"},
+                                      host_path("proc-fs", "/proc"),
+                                      host_path("containerd-socket", "/run/containerd/containerd.sock")])
+    trivy_labels = app_labels("trivy-operator", instance="trivy-operator", version=TRIVY_OPERATOR_VERSION)
+    trivy_tpl = pod_template(trivy_labels, [container(
+        "trivy-operator", f"mirror.gcr.io/aquasec/trivy-operator:{TRIVY_OPERATOR_VERSION}",
+        env={"OPERATOR_NAMESPACE": "trivy-system", "OPERATOR_TARGET_NAMESPACES": "",
+             "OPERATOR_SCANNER_REPORT_TTL": "24h", "OPERATOR_VULNERABILITY_SCANNER_ENABLED": "true"},
+        security=restricted_container(), resources=requests("100m", "128Mi", "512Mi"))],
+        service_account="trivy-operator")
+    kyverno_labels = app_labels("kyverno", component="admission-controller", instance="kyverno",
+                                version="1.13.2")
+    kyverno_tpl = pod_template(kyverno_labels, [container(
+        "kyverno", "ghcr.io/kyverno/kyverno:v1.13.2", args=["--admissionReports=true", "--v=2"],
+        ports=[("https", 9443)], security=restricted_container(), resources=requests("100m", "128Mi", "384Mi"))],
+        service_account="kyverno-admission-controller")
+    return [
+        *b.service_accounts("falco", 300, "falco"),
+        b.configmap("falco", "falco", {"falco.yaml": FALCO_YAML}, 300, falco_labels),
+        *b.daemonset("falco", "falco", falco_tpl, selector={"app.kubernetes.io/name": "falco"},
+                     labels=falco_labels, age=300, pod_age=38),
+        *b.service_accounts("trivy-system", 300, "trivy-operator"),
+        *b.deployment("trivy-system", "trivy-operator", trivy_tpl,
+                      selector={"app.kubernetes.io/name": "trivy-operator"}, labels=trivy_labels, nodes=[STO2],
+                      age=300, rollout_age=38, revision=2),
+        *b.service_accounts("kyverno", 300, "kyverno-admission-controller"),
+        *b.deployment("kyverno", "kyverno-admission-controller", kyverno_tpl,
+                      selector={"app.kubernetes.io/component": "admission-controller",
+                                "app.kubernetes.io/name": "kyverno"},
+                      labels=kyverno_labels, nodes=[STO2], age=300, rollout_age=38, revision=3),
+    ]
+
+
+def _scanned_workloads(objects: list[dict]) -> list[tuple[dict, dict]]:
+    """(resource trivy-operator reports on, the workload's pod spec): the current ReplicaSet of a Deployment,
+    StatefulSets, DaemonSets and CronJobs."""
+    out = []
+    for o in objects:
+        kind = o["kind"]
+        if (kind == "ReplicaSet" and o["metadata"].get("ownerReferences")) or kind in ("StatefulSet", "DaemonSet"):
+            out.append((o, o["spec"]["template"]["spec"]))
+        elif kind == "CronJob":
+            out.append((o, o["spec"]["jobTemplate"]["spec"]["template"]["spec"]))
+    return out
+
+
+def vulnerability_reports(b: Builder, objects: list[dict]) -> list[dict]:
+    reports = []
+    for resource, spec in _scanned_workloads(objects):
+        meta = resource["metadata"]
+        ns, kind, name = meta["namespace"], resource["kind"], meta["name"]
+        owner = (meta.get("ownerReferences") or [{}])[0].get("name", name)
+        for c in spec.get("initContainers", []) + spec["containers"]:
+            image = c["image"]
+            repo_full, _, digest = image.partition("@")
+            repo, _, tag = repo_full.rpartition(":") if ":" in repo_full.split("/")[-1] else (repo_full, "", "latest")
+            server, _, repository = repo.partition("/")
+            found = next((v for k, v in VULNERABILITIES.items() if repo.startswith(k)), [])
+            age = STALE_SCANS.get((ns, owner), 0.3 + (stable_int("scan", ns, name, c["name"]) % 20) / 100)
+            vulns = [{"vulnerabilityID": vid, "resource": pkg, "installedVersion": inst, "fixedVersion": fixed,
+                      "severity": sev, "score": score, "title": f"{pkg}: {vid}",
+                      "primaryLink": f"https://avd.aquasec.com/nvd/{vid.lower()}",
+                      "publishedDate": b.ago(published), "lastModifiedDate": b.ago(published - 2),
+                      "target": image, "links": []}
+                     for vid, pkg, inst, fixed, sev, published, score in found]
+            counts = {s: sum(1 for v in vulns if v["severity"] == s.upper())
+                      for s in ("critical", "high", "medium", "low", "unknown")}
+            reports.append(b.obj(
+                "aquasecurity.github.io/v1alpha1", "VulnerabilityReport",
+                f"{kind.lower()}-{name}-{c['name']}", ns, age=age,
+                labels={"app.kubernetes.io/managed-by": "trivy-operator",
+                        "trivy-operator.container.name": c["name"],
+                        "trivy-operator.resource.kind": kind, "trivy-operator.resource.name": name,
+                        "trivy-operator.resource.namespace": ns,
+                        "resource-spec-hash": kube_suffix(f"spec/{ns}/{name}/{c['name']}", 10)},
+                owner=resource,
+                report={"updateTimestamp": b.ago(age),
+                        "scanner": {"name": "Trivy", "vendor": "Aqua Security", "version": TRIVY_VERSION},
+                        "registry": {"server": server},
+                        "artifact": {"repository": repository, "tag": tag or "latest",
+                                     **({"digest": digest} if digest else {})},
+                        "os": {"family": "debian" if "postgres" in repo else "alpine", "name": "3.20.3"},
+                        "summary": {f"{s}Count": n for s, n in counts.items()} | {"noneCount": 0},
+                        "vulnerabilities": vulns}))
+    return reports
+
+
+def policy_reports(b: Builder, objects: list[dict]) -> list[dict]:
+    """Kyverno per-resource PolicyReports (named after the resource's uid) for the in-scope namespaces."""
+    policies = [("require-run-as-nonroot", "run-as-non-root", "high", "Pod Security Standards (Restricted)"),
+                ("disallow-privilege-escalation", "privilege-escalation", "medium", "Pod Security Standards (Restricted)"),
+                ("disallow-latest-tag", "validate-image-tag", "medium", "Best Practices")]
+    reports = []
+    for o in objects:
+        if o["kind"] not in ("Deployment", "StatefulSet") or o["metadata"]["namespace"] not in (
+                "payments", "storefront", "auth", "ingress-nginx"):
+            continue
+        spec = o["spec"]["template"]["spec"]
+        results = []
+        for policy, rule, severity, category in policies:
+            c = spec["containers"][0]
+            sc = {**(spec.get("securityContext") or {}), **(c.get("securityContext") or {})}
+            ok = {"require-run-as-nonroot": sc.get("runAsNonRoot") is True,
+                  "disallow-privilege-escalation": sc.get("allowPrivilegeEscalation") is False,
+                  "disallow-latest-tag": not c["image"].split("@")[0].endswith(":latest")}[policy]
+            results.append({"policy": policy, "rule": rule, "result": "pass" if ok else "fail", "scored": True,
+                            "severity": severity, "category": category, "source": "kyverno",
+                            "message": f"validation rule '{rule}' passed." if ok else
+                            f"validation error: rule {rule} failed at path /spec/template/spec/containers/0/",
+                            "timestamp": {"nanos": 0, "seconds": 1_795_000_000 + stable_int(policy) % 100_000}})
+        meta = o["metadata"]
+        reports.append(b.obj(
+            "wgpolicyk8s.io/v1alpha2", "PolicyReport", meta["uid"], meta["namespace"], age=1,
+            labels={"app.kubernetes.io/managed-by": "kyverno"},
+            scope={"apiVersion": o["apiVersion"], "kind": o["kind"], "name": meta["name"],
+                   "namespace": meta["namespace"], "uid": meta["uid"]},
+            summary={k: sum(1 for r in results if r["result"] == k) for k in ("pass", "fail", "warn", "error", "skip")},
+            results=results))
+    return reports
+
+
+# --------------------------------------------------------------------------------------
 # Output
 
 
@@ -1995,7 +2299,7 @@ def build_files(b: Builder) -> dict[str, tuple[str, object]]:
     """Relative path -> (form, content). Builders run in a fixed order (pod IPs are allocated in order)."""
     mon = monitoring(b)
     prometheus = next(o for o in mon if o["kind"] == "Prometheus")
-    return {
+    files: dict[str, tuple[str, object]] = {
         "cluster-scoped.yaml": ("list", cluster_scoped(b)),
         "kube-system.yaml": ("list", kube_system(b)),
         "default.yaml": ("list", default_namespaces(b)),
@@ -2008,6 +2312,10 @@ def build_files(b: Builder) -> dict[str, tuple[str, object]]:
         "monitoring/stack.yaml": ("multi", [o for o in mon if o is not prometheus]),
         "logging/logging.yaml": ("list", logging_ns(b)),
     }
+    files["security/tools.yaml"] = ("multi", security_tools(b))
+    workloads = [o for form, content in files.values() if form != "json" for o in content]
+    files["security/reports.yaml"] = ("list", vulnerability_reports(b, workloads) + policy_reports(b, workloads))
+    return files
 
 
 def snapshot_metadata(now: datetime) -> dict:

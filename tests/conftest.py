@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "demo-cluster"
 SCOPE = ROOT / "samples" / "scope.yaml"
+ATTESTATIONS = ROOT / "samples" / "attestations.yaml"
 
 
 class CLIResult:
@@ -35,7 +36,7 @@ def cli() -> Callable[..., CLIResult]:
 @pytest.fixture(scope="session")
 def demo_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("packs") / "demo"
-    result = run_cli("collect", "--snapshot", SAMPLE, "--scope", SCOPE, "--out", out)
+    result = run_cli("collect", "--snapshot", SAMPLE, "--scope", SCOPE, "--attestations", ATTESTATIONS, "--out", out)
     assert result.code == 1, result.err  # the demo has deliberate failures
     return out
 

@@ -93,9 +93,10 @@ def test_demo_results_show_the_deliberate_gaps(demo_pack: Path) -> None:
     r = json.loads((demo_pack / "results.json").read_text())
     status = {(f["control"], f["subject_id"]): f["status"] for f in r["findings"]}
     assert status[("transit.ingress-tls", "storefront/shop-legacy/legacy.shop.example.com:80")] == "fail"
-    assert status[("transit.certificate-valid", "monitoring/grafana/grafana.example.com:443")] == "fail"
-    assert status[("transit.certificate-expiry", "storefront/shop/shop.example.com:443")] == "fail"
-    assert status[("transit.certificate-valid", "payments/payment-api/pay.example.com:443")] == "pass"
+    # Certificate defects are judged once per certificate (subject id: the Secret), not per host.
+    assert status[("transit.certificate-valid", "monitoring/grafana-example-tls")] == "fail"
+    assert status[("transit.certificate-expiry", "storefront/shop-example-tls")] == "fail"
+    assert status[("transit.certificate-valid", "payments/pay-example-tls")] == "pass"
     assert status[("segmentation.default-deny-ingress", "storefront")] == "fail"
     assert status[("segmentation.default-deny-ingress", "payments")] == "pass"
     assert status[("transit.node-encryption", "cluster")] == "fail"

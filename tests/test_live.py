@@ -85,7 +85,8 @@ def test_denied_secrets_make_certificate_controls_inconclusive(cli, srv: FakeAPI
     assert "permission denied: list secrets" in r["collection_problems"]
     certs = {c["id"]: c["status"] for c in r["controls"] if c["id"].startswith("transit.certificate")}
     assert certs and all(s == "inconclusive" for s in certs.values()), certs
-    tls = [f for f in r["findings"] if f["control"] == "transit.ingress-tls" and "legacy" not in f["subject_id"]]
+    tls = [f for f in r["findings"] if f["control"] == "transit.ingress-tls" and "legacy" not in f["subject_id"]
+           and "/Service/" not in f["subject_id"]]
     assert tls and all(f["status"] == "inconclusive" for f in tls)
     text = "\n".join(p.extract_text() or "" for p in PdfReader(out / "report.pdf").pages)
     assert "permission denied: list secrets" in text.replace("\n", " ")

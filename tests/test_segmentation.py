@@ -84,3 +84,13 @@ def test_pdf_and_workbook_show_segmentation(demo_pack: Path) -> None:
     assert flows[0][0] == "fail" and flows[-1][0] == "pass"  # unapproved first
     matrix = list(wb["Segmentation matrix"].iter_rows(min_row=2, values_only=True))
     assert ("monitoring", "unclassified", "payments", "cde", "yes") in matrix
+
+
+def test_policy_writers_from_rbac() -> None:
+    r = results(SAMPLE)
+    f = next(f for f in r.findings if f.control == "segmentation.policy-admins")
+    assert f.status == "fail"
+    assert "Group oidc:platform-admins (cluster-wide, ClusterRoleBinding/platform-admins -> ClusterRole/cluster-admin)" \
+        in f.message
+    assert "system:masters" not in f.message  # a built-in: listed in the facts, not counted
+    assert any(e.kind == "ClusterRoleBinding" and e.name == "platform-admins" for e in f.evidence)

@@ -24,13 +24,33 @@ class Collector:
 
 
 def registry() -> tuple[Collector, ...]:
-    from evidence.collectors import cluster, ingress, monitoring, namespaces
+    from evidence.collectors import (
+        access,
+        auth,
+        certificates,
+        cluster,
+        credentials,
+        ingress,
+        monitoring,
+        namespaces,
+        posture,
+        transit,
+        vulnerabilities,
+    )
 
     return (
         Collector("cluster", ("cluster",), cluster.collect),
-        Collector("segmentation", ("namespace", "cde_flow"), namespaces.collect),
+        Collector("segmentation", ("namespace", "cde_flow", "network_policy_access"), namespaces.collect),
         Collector("ingress", ("ingress_host",), ingress.collect),
+        Collector("certificates", ("certificate",), certificates.collect),
+        Collector("transit", ("namespace_transit",), transit.collect),
         Collector("monitoring", ("monitoring",), monitoring.collect),
+        Collector("authentication", ("host_auth", "auth_proxy"), auth.collect),
+        Collector("rbac", ("rbac_subject",), access.collect_subjects),
+        Collector("workload-identity", ("workload_identity",), access.collect_workloads),
+        Collector("credentials", ("namespace_credentials",), credentials.collect),
+        Collector("posture", ("namespace_posture",), posture.collect),
+        Collector("vulnerabilities", ("image_scan",), vulnerabilities.collect),
     )
 
 

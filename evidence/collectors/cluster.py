@@ -8,8 +8,11 @@ from collections.abc import Callable
 from datetime import datetime
 from itertools import combinations
 
+import yaml
+
+from evidence.collectors.apiserver import MANAGED, apiserver_config, platform
 from evidence.collectors.workloads import containers_of, flags
-from evidence.facts import ClusterFacts, CNIFacts, LinkFacts, NodeEncryption, SiteFacts
+from evidence.facts import AuditConfig, ClusterFacts, CNIFacts, LinkFacts, NodeEncryption, NodeEncryptionState, SiteFacts
 from evidence.inventory import Inventory, Obj, ObjectRef
 from evidence.netpol.selectors import matches
 from evidence.scope import REGION_LABEL, Scope
@@ -17,6 +20,8 @@ from evidence.scope import REGION_LABEL, Scope
 CALICO_WG_ANNOTATION = "projectcalico.org/WireguardPublicKey"
 CILIUM_WG_ANNOTATION = "network.cilium.io/wg-pub-key"
 FLANNEL_BACKEND_ANNOTATION = "flannel.alpha.coreos.com/backend-type"
+ANTREA_WG_ANNOTATION = "node.antrea.io/wireguard-public-key"
+K3S_ARGS_ANNOTATION = "k3s.io/node-args"
 
 
 def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[ClusterFacts]:
@@ -74,7 +79,7 @@ def _configmap(inv: Inventory, name: str, *namespaces: str) -> Obj | None:
 def _cni(inv: Inventory, subject: ClusterFacts) -> CNIFacts | None:
     """Which CNI runs, and whether it enforces networking.k8s.io/v1 NetworkPolicy (cluster-facts.md D.1)."""
     detectors: list[Callable[[Inventory, ClusterFacts], CNIFacts | None]] = [
-        _cilium, _calico, _canal, _antrea, _weave, _kube_router, _flannel, _aws_vpc, _kindnet]
+        _cilium, _calico, _canal, _antrea, _weave, _kube_router, _flannel, _aws_vpc, _kindnet, _k3s]
     for detect in detectors:
         found = detect(inv, subject)
         if found is not None:
@@ -184,85 +189,255 @@ def _kindnet(inv: Inventory, subject: ClusterFacts) -> CNIFacts | None:
                     reason="kindnet embeds kube-network-policies since kind v0.24 (check the image date)")
 
 
+def _k3s(inv: Inventory, subject: ClusterFacts) -> CNIFacts | None:
+    """k3s embeds flannel (no DaemonSet) and kube-router's policy controller; its server arguments are on the
+    Node annotation k3s.io/node-args (cluster-facts.md C.3)."""
+    args = _k3s_args(inv)
+    if not args or flags(args).get("flannel-backend") == "none":
+        return None
+    subject.evidence.extend(ObjectRef.of(n) for n in inv.objects("Node", "")
+                            if K3S_ARGS_ANNOTATION in (n["metadata"].get("annotations") or {})
+                            and ObjectRef.of(n) not in subject.evidence)
+    off = "--disable-network-policy" in args or flags(args).get("disable-network-policy") == "true"
+    return CNIFacts(name="k3s-flannel", enforces_network_policy=not off,
+                    reason="k3s server runs with --disable-network-policy" if off
+                    else "k3s embeds the kube-router network policy controller")
+
+
 def _node_encryption(inv: Inventory, subject: ClusterFacts, node_names: list[str]) -> NodeEncryption | None:
+    """Per-node proof that encryption is active, not just configured (cluster-facts.md C.1-C.6)."""
     cni = subject.cni.name if subject.cni else None
     nodes = {str(n["metadata"]["name"]): n for n in inv.objects("Node", "")}
 
-    def annotated(annotation: str) -> tuple[list[str], list[str]]:
-        on = [n for n in node_names if ((nodes[n]["metadata"].get("annotations") or {}).get(annotation))]
-        return on, [n for n in node_names if n not in on]
+    def annotation(node: str, key: str) -> str | None:
+        value = (nodes[node]["metadata"].get("annotations") or {}).get(key)
+        return str(value) if value else None
 
+    if cni == "canal":
+        backend, source = _flannel_backend(inv, subject, "canal-config", ("kube-system",))
+        if backend in ("wireguard", "ipsec"):
+            return _flannel_encryption(node_names, annotation, backend, source)
     if cni in ("calico", "canal"):
-        return _calico_encryption(inv, subject, node_names, annotated)
+        return _calico_encryption(inv, subject, node_names, annotation)
     if cni == "cilium":
-        cm = _configmap(inv, "cilium-config", "kube-system")
-        data = (cm or {}).get("data") or {}
-        mech = "wireguard" if data.get("enable-wireguard") == "true" else (
-            "ipsec" if data.get("enable-ipsec") == "true" else None)
-        active: list[str] = []
-        for cn in inv.objects("CiliumNode", "cilium.io"):
-            name = str(cn["metadata"]["name"])
-            if (cn["metadata"].get("annotations") or {}).get(CILIUM_WG_ANNOTATION) or \
-                    int(((cn.get("spec") or {}).get("encryption") or {}).get("key") or 0) > 0:
-                active.append(name)
-                subject.evidence.append(ObjectRef.of(cn))
-        if inv.status("CiliumNode", "cilium.io").status != "ok" and mech:
-            subject.mark_unknown("node_encryption", _why(inv, "CiliumNode", "cilium.io", "ciliumnodes"))
-        return NodeEncryption(mechanism=mech, configured=mech is not None,
-                              configured_source="ConfigMap cilium-config", nodes_active=active if mech else [],
-                              nodes_inactive=[n for n in node_names if n not in active or not mech])
+        return _cilium_encryption(inv, subject, node_names)
     if cni == "flannel":
-        cm = _configmap(inv, "kube-flannel-cfg", "kube-flannel", "kube-system")
-        backend = None
-        if cm:
-            subject.evidence.append(ObjectRef.of(cm))
-            try:
-                backend = (json.loads((cm.get("data") or {}).get("net-conf.json", "{}")).get("Backend") or {}).get(
-                    "Type", "vxlan")
-            except (ValueError, AttributeError):
-                subject.mark_unknown("node_encryption", "kube-flannel-cfg net-conf.json is not valid JSON")
-        encrypted = backend in ("wireguard", "ipsec")
-        on = [n for n in node_names if (nodes[n]["metadata"].get("annotations") or {}).get(
-            FLANNEL_BACKEND_ANNOTATION) in ("wireguard", "ipsec")]
-        return NodeEncryption(mechanism=backend if encrypted else None, configured=encrypted,
-                              configured_source=f"kube-flannel-cfg Backend.Type={backend}",
-                              nodes_active=on, nodes_inactive=[n for n in node_names if n not in on])
+        backend, source = _flannel_backend(inv, subject, "kube-flannel-cfg", ("kube-flannel", "kube-system"))
+        return _flannel_encryption(node_names, annotation, backend, source)
+    if cni == "k3s-flannel":
+        backend, source = _k3s_backend(inv)
+        return _flannel_encryption(node_names, annotation, backend, source)
+    if cni == "antrea":
+        return _antrea_encryption(inv, subject, node_names, annotation)
+    if cni == "weave":
+        return _weave_encryption(inv, subject, node_names)
     return None
 
 
+def _result(mechanism: str | None, source: str, states: list[NodeEncryptionState],
+            host_traffic: bool | None = None) -> NodeEncryption:
+    return NodeEncryption(mechanism=mechanism, configured=mechanism is not None, configured_source=source,
+                          nodes_active=[s.node for s in states if s.active],
+                          nodes_inactive=[s.node for s in states if not s.active], nodes=states,
+                          host_traffic=host_traffic)
+
+
 def _calico_encryption(inv: Inventory, subject: ClusterFacts, node_names: list[str],
-                       annotated: Callable[[str], tuple[list[str], list[str]]]) -> NodeEncryption:
-    """Felix precedence: env FELIX_WIREGUARDENABLED > per-node FelixConfiguration > global `default`."""
+                       annotation: Callable[[str, str], str | None]) -> NodeEncryption:
+    """Felix precedence: env FELIX_WIREGUARDENABLED > per-node FelixConfiguration node.<name> > global `default`
+    (both API groups, crd.projectcalico.org/v1 and projectcalico.org/v3, are read)."""
     felix = {str(f["metadata"]["name"]): f for f in inv.objects("FelixConfiguration")}
     default = felix.get("default")
-    configured, source = False, "Calico default (wireguardEnabled=false)"
+    enabled, source = False, "Calico default (wireguardEnabled=false)"
     if default is not None:
         subject.evidence.append(ObjectRef.of(default))
-        configured = bool((default.get("spec") or {}).get("wireguardEnabled", False))
-        source = f"FelixConfiguration default wireguardEnabled={str(configured).lower()}"
+        enabled = bool((default.get("spec") or {}).get("wireguardEnabled", False))
+        source = f"FelixConfiguration default wireguardEnabled={str(enabled).lower()}"
     elif inv.status("FelixConfiguration", "crd.projectcalico.org").status != "ok" and \
             inv.status("FelixConfiguration", "projectcalico.org").status != "ok":
         subject.mark_unknown("node_encryption", "FelixConfiguration could not be read (not in the inventory)")
-    ds = _daemonset(inv, "calico-node", "canal")
-    for c in containers_of(ds or {}):
+    env_value = None
+    for c in containers_of(_daemonset(inv, "calico-node", "canal") or {}):
         for e in c.get("env") or []:
             if e.get("name") == "FELIX_WIREGUARDENABLED" and "value" in e:
-                configured = str(e["value"]).lower() == "true"
+                env_value = str(e["value"]).lower() == "true"
                 source = f"calico-node env FELIX_WIREGUARDENABLED={e['value']}"
-    active, inactive = annotated(CALICO_WG_ANNOTATION)
-    overrides_off = [n for n in node_names if (felix.get(f"node.{n}", {}).get("spec") or {}).get(
-        "wireguardEnabled") is False]
-    if not configured:
-        active, inactive = [], list(node_names)
-    else:
-        active = [n for n in active if n not in overrides_off]
-        inactive = [n for n in node_names if n not in active]
-    return NodeEncryption(mechanism="wireguard" if configured else None, configured=configured,
-                          configured_source=source, nodes_active=active, nodes_inactive=inactive)
+    states = []
+    for n in node_names:
+        override = felix.get(f"node.{n}")
+        on, why = enabled, source
+        if override is not None and "wireguardEnabled" in (override.get("spec") or {}):
+            subject.evidence.append(ObjectRef.of(override))
+            on = bool(override["spec"]["wireguardEnabled"])
+            why = f"FelixConfiguration node.{n} wireguardEnabled={str(on).lower()}"
+        if env_value is not None:
+            on, why = env_value, source
+        if not on:
+            states.append(NodeEncryptionState(node=n, active=False, proof=f"WireGuard not enabled ({why})"))
+        elif annotation(n, CALICO_WG_ANNOTATION):
+            states.append(NodeEncryptionState(node=n, active=True, proof=f"Node annotation {CALICO_WG_ANNOTATION} "
+                                              "present (Felix brought WireGuard up)"))
+        else:
+            states.append(NodeEncryptionState(node=n, active=False, proof=f"WireGuard enabled ({why}) but the Node "
+                                              f"has no {CALICO_WG_ANNOTATION} annotation: Felix could not bring it "
+                                              "up (kernel module?)"))
+    configured = any(not s.proof.startswith("WireGuard not enabled") for s in states) or (enabled and not states)
+    return _result("wireguard" if configured else None, source, states)
+
+
+def _cilium_encryption(inv: Inventory, subject: ClusterFacts, node_names: list[str]) -> NodeEncryption | None:
+    cm = _configmap(inv, "cilium-config", "kube-system")
+    if cm is None:
+        subject.mark_unknown("node_encryption", "ConfigMap cilium-config not found: encryption settings unknown")
+        return None
+    data = cm.get("data") or {}
+    mech = "wireguard" if data.get("enable-wireguard") == "true" else (
+        "ipsec" if data.get("enable-ipsec") == "true" else None)
+    source = f"ConfigMap cilium-config enable-{mech}=true" if mech else \
+        "ConfigMap cilium-config: enable-wireguard and enable-ipsec not set (Cilium default: no encryption)"
+    host = data.get("encrypt-node") == "true" if mech else None
+    if mech and inv.status("CiliumNode", "cilium.io").status != "ok":
+        subject.mark_unknown("node_encryption", _why(inv, "CiliumNode", "cilium.io", "ciliumnodes"))
+    cnodes = {str(c["metadata"]["name"]): c for c in inv.objects("CiliumNode", "cilium.io")}
+    states = []
+    for n in node_names:
+        cn = cnodes.get(n)
+        if mech is None:
+            states.append(NodeEncryptionState(node=n, active=False, proof=source))
+        elif cn is None:
+            states.append(NodeEncryptionState(node=n, active=False, proof="no CiliumNode object for this node"))
+        else:
+            subject.evidence.append(ObjectRef.of(cn))
+            key = int(((cn.get("spec") or {}).get("encryption") or {}).get("key") or 0)
+            wg = (cn["metadata"].get("annotations") or {}).get(CILIUM_WG_ANNOTATION)
+            if mech == "wireguard":
+                states.append(NodeEncryptionState(
+                    node=n, active=bool(wg), proof=f"CiliumNode annotation {CILIUM_WG_ANNOTATION} "
+                    + ("present" if wg else "missing: the node has not published a WireGuard key and is not peered")))
+            else:
+                states.append(NodeEncryptionState(
+                    node=n, active=key > 0, proof=f"CiliumNode spec.encryption.key={key}"
+                    + ("" if key > 0 else " (0 means IPsec is off on this node)")))
+    return _result(mech, source, states, host)
+
+
+def _flannel_backend(inv: Inventory, subject: ClusterFacts, name: str, namespaces: tuple[str, ...]) -> tuple[str, str]:
+    cm = _configmap(inv, name, *namespaces)
+    if cm is None:
+        subject.mark_unknown("node_encryption", f"ConfigMap {name} not found: flannel backend unknown")
+        return "unknown", f"ConfigMap {name} not found"
+    subject.evidence.append(ObjectRef.of(cm))
+    try:
+        conf = json.loads((cm.get("data") or {}).get("net-conf.json", "{}"))
+        backend = str((conf.get("Backend") or {}).get("Type", "vxlan"))
+    except (ValueError, AttributeError):
+        subject.mark_unknown("node_encryption", f"ConfigMap {name} net-conf.json is not valid JSON")
+        return "unknown", f"ConfigMap {name} net-conf.json is not valid JSON"
+    return backend, f"ConfigMap {name} net-conf.json Backend.Type={backend}"
+
+
+def _k3s_args(inv: Inventory) -> list[str]:
+    """The k3s server arguments from the k3s.io/node-args Node annotation (a JSON list)."""
+    out: list[str] = []
+    for n in inv.objects("Node", ""):
+        raw = (n["metadata"].get("annotations") or {}).get(K3S_ARGS_ANNOTATION)
+        try:
+            args = json.loads(raw) if raw else []
+        except ValueError:
+            continue
+        if isinstance(args, list) and args and str(args[0]) == "server":
+            out += [str(a) for a in args]
+    return out
+
+
+def _k3s_backend(inv: Inventory) -> tuple[str, str]:
+    f = flags(_k3s_args(inv))
+    value = f.get("flannel-backend", "vxlan")
+    backend = {"wireguard-native": "wireguard", "wireguard": "wireguard", "ipsec": "ipsec"}.get(value, value)
+    return backend, f"k3s server argument --flannel-backend={value}" if "flannel-backend" in f else \
+        "k3s default --flannel-backend=vxlan (Node annotation k3s.io/node-args)"
+
+
+def _flannel_encryption(node_names: list[str], annotation: Callable[[str, str], str | None], backend: str,
+                        source: str) -> NodeEncryption | None:
+    if backend == "unknown":
+        return None
+    mech = backend if backend in ("wireguard", "ipsec") else None
+    states = []
+    for n in node_names:
+        seen = annotation(n, FLANNEL_BACKEND_ANNOTATION)
+        on = mech is not None and seen == mech
+        states.append(NodeEncryptionState(node=n, active=on, proof=f"Node annotation {FLANNEL_BACKEND_ANNOTATION}="
+                                          f"{seen or '(missing)'}" + ("" if mech else f" ({source})")))
+    return _result(mech, source, states)
+
+
+def _antrea_encryption(inv: Inventory, subject: ClusterFacts, node_names: list[str],
+                       annotation: Callable[[str, str], str | None]) -> NodeEncryption | None:
+    cm = next((c for c in inv.objects("ConfigMap", "", namespace="kube-system")
+               if str(c["metadata"]["name"]).startswith("antrea-config")), None)
+    if cm is None:
+        subject.mark_unknown("node_encryption", "ConfigMap antrea-config not found: trafficEncryptionMode unknown")
+        return None
+    subject.evidence.append(ObjectRef.of(cm))
+    try:
+        conf = yaml.safe_load((cm.get("data") or {}).get("antrea-agent.conf") or "") or {}
+    except yaml.YAMLError:
+        subject.mark_unknown("node_encryption", "antrea-config antrea-agent.conf is not valid YAML")
+        return None
+    mode = str(conf.get("trafficEncryptionMode") or ("ipsec" if conf.get("enableIPSecTunnel") else "none")).lower()
+    mech = {"wireguard": "wireguard", "ipsec": "ipsec"}.get(mode)
+    source = f"ConfigMap {cm['metadata']['name']} antrea-agent.conf trafficEncryptionMode={mode}"
+    agents = _agent_nodes(inv, "antrea-agent")
+    if mech == "ipsec" and agents is None:
+        subject.mark_unknown("node_encryption", "Pods could not be read: which nodes run antrea-agent is unknown")
+    states = []
+    for n in node_names:
+        if mech == "wireguard":
+            key = annotation(n, ANTREA_WG_ANNOTATION)
+            states.append(NodeEncryptionState(node=n, active=bool(key), proof=f"Node annotation {ANTREA_WG_ANNOTATION} "
+                                              + ("present" if key else "missing")))
+        elif mech == "ipsec":
+            on = n in (agents or set())
+            states.append(NodeEncryptionState(node=n, active=on, proof="antrea-agent Pod " + (
+                "running here with IPsec configured (Antrea publishes no per-node IPsec state)" if on
+                else "not running on this node")))
+        else:
+            states.append(NodeEncryptionState(node=n, active=False, proof=source))
+    return _result(mech, source, states)
+
+
+def _weave_encryption(inv: Inventory, subject: ClusterFacts, node_names: list[str]) -> NodeEncryption:
+    ds = _daemonset(inv, "weave-net")
+    password = any(e.get("name") == "WEAVE_PASSWORD" for c in containers_of(ds or {}) if c.get("name") == "weave"
+                   for e in c.get("env") or [])
+    source = "weave-net container weave sets WEAVE_PASSWORD" if password else \
+        "weave-net container weave has no WEAVE_PASSWORD: Weave does not encrypt"
+    agents = _agent_nodes(inv, "weave-net")
+    if password and agents is None:
+        subject.mark_unknown("node_encryption", "Pods could not be read: which nodes run weave-net is unknown")
+    states = []
+    for n in node_names:
+        on = password and n in (agents or set())
+        states.append(NodeEncryptionState(node=n, active=on, proof=(
+            "weave-net Pod running here with WEAVE_PASSWORD (Weave publishes no per-node encryption state)" if on
+            else source if not password else "weave-net Pod not running on this node")))
+    return _result("weave-encryption" if password else None, source, states)
+
+
+def _agent_nodes(inv: Inventory, daemonset: str) -> set[str] | None:
+    """Nodes running a Pod of the named DaemonSet (None when Pods could not be read)."""
+    if inv.status("Pod", "").status in ("forbidden", "error", "absent"):
+        return None
+    return {str((p.get("spec") or {}).get("nodeName")) for p in inv.objects("Pod", "")
+            if any(r.get("kind") == "DaemonSet" and r.get("name") == daemonset
+                   for r in p["metadata"].get("ownerReferences") or [])
+            and (p.get("status") or {}).get("phase") == "Running"}
 
 
 def _sites_and_links(subject: ClusterFacts, nodes: list[Obj], scope: Scope) -> None:
-    """Sites from the scope (node selectors) or else from topology.kubernetes.io/region; links between them."""
+    """Sites from the scope (node selectors) or else from topology.kubernetes.io/region; links between them.
+    Every node pair across an untrusted link must encrypt at both ends (PCI DSS 4.2.1)."""
     sites: dict[str, list[str]] = {}
     if scope.sites:
         for site in scope.sites:
@@ -276,37 +451,67 @@ def _sites_and_links(subject: ClusterFacts, nodes: list[Obj], scope: Scope) -> N
         untrusted = {frozenset(p) for p in combinations(sites, 2)}  # different regions: untrusted by default
     subject.sites = [SiteFacts(name=k, nodes=sorted(v)) for k, v in sites.items()]
     subject.sites_spanned = sum(1 for v in sites.values() if v)
-    inactive = set(subject.node_encryption.nodes_inactive) if subject.node_encryption else None
+    enc = subject.node_encryption
+    known = enc is not None and "node_encryption" not in subject.unknown_fields()
+    inactive = set(enc.nodes_inactive) if enc is not None and known else None
+    if enc is not None:
+        site_of = {n: name for name, members in sites.items() for n in members}
+        for state in enc.nodes:
+            state.site = site_of.get(state.node)
     for a, b in combinations(sites, 2):
         is_untrusted = frozenset((a, b)) in untrusted
         members = sites[a] + sites[b]
         unenc = sorted(n for n in members if inactive is None or n in inactive)
+        on_a = sum(1 for n in sites[a] if inactive is not None and n not in inactive)
+        on_b = sum(1 for n in sites[b] if inactive is not None and n not in inactive)
+        pairs = len(sites[a]) * len(sites[b])
         subject.links.append(LinkFacts(a=a, b=b, untrusted=is_untrusted, encrypted=not unenc,
-                                       unencrypted_nodes=unenc))
+                                       unencrypted_nodes=unenc, nodes_a=sorted(sites[a]), nodes_b=sorted(sites[b]),
+                                       node_pairs=pairs, unencrypted_pairs=pairs - on_a * on_b))
     subject.untrusted_links = sum(1 for link in subject.links if link.untrusted)
     subject.untrusted_links_unencrypted = sum(1 for link in subject.links if link.untrusted and not link.encrypted)
     if inactive is None and subject.untrusted_links:
-        subject.mark_unknown("links", "node encryption state unknown")
-        subject.mark_unknown("untrusted_links_unencrypted", "node encryption state unknown")
+        why = next((u.reason for u in subject.unknown if u.field == "node_encryption"), "node encryption state unknown")
+        subject.mark_unknown("links", why)
+        subject.mark_unknown("untrusted_links_unencrypted", why)
 
 
 def _apiserver(inv: Inventory, subject: ClusterFacts) -> None:
-    pods = [p for p in inv.objects("Pod", "", namespace="kube-system")
-            if (p["metadata"].get("labels") or {}).get("component") == "kube-apiserver"]
-    if not pods:
-        reason = "kube-apiserver pod not visible (managed control plane, or Pods not collected)"
-        for name in ("apiserver_flags", "audit_logging", "secrets_encryption_configured"):
+    """kube-apiserver flags from its mirror Pod, else kubeadm-config (apiserver.py); the platform decides what a
+    missing control plane means (managed: attach the provider's settings, cluster-facts.md E.2)."""
+    config = apiserver_config(inv)
+    subject.platform, subject.platform_source = platform(inv, config)  # type: ignore[assignment]
+    subject.evidence += [ObjectRef.of(o) for o in config.objects]
+    if not config.source:
+        reason = config.problem or (
+            f"{subject.platform.upper()} runs the control plane: kube-apiserver flags are not visible through the API"
+            if subject.platform in MANAGED else
+            "kube-apiserver pod not visible (managed control plane, or Pods not collected) and no kubeadm-config")
+        for name in ("apiserver_flags", "audit_logging", "secrets_encryption_configured", "audit"):
             subject.mark_unknown(name, reason)
         return
-    pod = pods[0]
-    subject.evidence.append(ObjectRef.of(pod))
-    c = (containers_of(pod) or [{}])[0]
-    f = flags([str(a) for a in (c.get("command") or []) + (c.get("args") or [])])
-    subject.apiserver_visible = True
+    f = config.flags
+    subject.apiserver_visible = config.source.startswith("Pod ")
     subject.apiserver_flags = f
+    subject.apiserver_flags_source = config.source
     subject.audit_logging = bool(f.get("audit-policy-file")) and bool(
         f.get("audit-log-path") or f.get("audit-webhook-config-file"))
+    subject.audit = AuditConfig(policy_file=f.get("audit-policy-file"), log_path=f.get("audit-log-path"),
+                                log_maxage_days=_int(f.get("audit-log-maxage")),
+                                log_maxbackup=_int(f.get("audit-log-maxbackup")),
+                                log_maxsize_mb=_int(f.get("audit-log-maxsize")),
+                                webhook_config=f.get("audit-webhook-config-file"))
     subject.secrets_encryption_configured = bool(f.get("encryption-provider-config"))
+    subject.secrets_encryption_source = (
+        f"--encryption-provider-config={f['encryption-provider-config']} ({config.source})"
+        if f.get("encryption-provider-config") else f"no --encryption-provider-config ({config.source})")
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def detect_cni(inv: Inventory) -> tuple[CNIFacts | None, list[ObjectRef], str | None]:

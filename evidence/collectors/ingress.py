@@ -1,89 +1,111 @@
-"""Ingress entry points: one subject per (Ingress, host, port) with TLS coverage, certificate and controller policy.
+"""Entry points into the cluster: one `ingress_host` subject per (entry point, host, port), with TLS coverage,
+certificate, controller TLS policy and, when `--probe-tls` ran, what a live handshake showed (PCI DSS 4.2.1).
 
-Effective settings are resolved as ingress-nginx does: per-Ingress annotation, then the controller's
-ConfigMap (found from its --configmap argument), then the built-in default (cluster-facts.md A.1, A.3).
+Ingress settings are resolved as ingress-nginx does: per-Ingress annotation, then the controller's ConfigMap
+(found from its --configmap argument), then the built-in default (cluster-facts.md A.1, A.3). The other kinds
+(Gateway API, Istio, Traefik, Contour, exposed Services) are built in `entrypoints`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from evidence.collectors import x509
-from evidence.collectors.workloads import containers_of, expand_env, flags
-from evidence.facts import IngressHost, TLSPolicy
-from evidence.inventory import CollectionEntry, Inventory, Obj, ObjectRef
-from evidence.scope import SYSTEM_NAMESPACES, Scope
+from evidence.collectors.entrypoints import (
+    ALL_PROTOCOLS,
+    ANNOTATION_PREFIX,
+    NGINX_CLASS_CONTROLLER,
+    WEAK_PROTOCOLS,
+    Controller,
+    Env,
+    collect_other,
+    traefik_policy,
+    traefik_static_redirect,
+    weak_ciphers,
+)
+from evidence.facts import IngressHost, TLSPolicy, TLSProbeFacts
+from evidence.inventory import Inventory, Obj, ObjectRef
+from evidence.scope import Scope
 
-NGINX_CLASS_CONTROLLER = "k8s.io/ingress-nginx"
-ANNOTATION_PREFIX = "nginx.ingress.kubernetes.io"
 DEFAULT_SSL_PROTOCOLS = "TLSv1.2 TLSv1.3"  # ingress-nginx default since v0.34.0
-WEAK_PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1")
+# ingress-nginx NewDefault() ssl-ciphers (all ECDHE/DHE AEAD suites).
+DEFAULT_SSL_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+                       "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+                       "DHE-RSA-AES256-GCM-SHA384:DHE-RSA-AES128-GCM-SHA256")
+FAKE_CERTIFICATE = "the ingress-nginx self-signed 'Kubernetes Ingress Controller Fake Certificate'"
+PROBE_GROUP, PROBE_KIND = "probe.auditpack.io", "TLSProbe"
 
-
-@dataclass
-class Controller:
-    """An ingress controller found from its workload (image + arguments)."""
-
-    product: str  # "ingress-nginx" or "traefik"
-    workload: Obj
-    controller_class: str
-    ingress_class: str | None
-    configmap: tuple[str, str] | None  # (namespace, name)
-    annotation_prefix: str
-    default_ssl_certificate: str | None
+# Kept importable from here: other modules and tests know these names.
+__all__ = ["ANNOTATION_PREFIX", "NGINX_CLASS_CONTROLLER", "WEAK_PROTOCOLS", "Controller", "collect", "entry_points",
+           "why_secrets"]
 
 
 def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[IngressHost]:
-    controllers = _controllers(inv)
+    subjects = entry_points(inv, scope)
+    probes = {(str((p.get("spec") or {}).get("host")), int((p.get("spec") or {}).get("port") or 0)): p
+              for p in inv.objects(PROBE_KIND, PROBE_GROUP)}
+    probe_ran = inv.status(PROBE_KIND, PROBE_GROUP).status == "ok"
+    for s in subjects:
+        if s.tls and s.secret_name:
+            ns = s.secret_namespace or s.namespace or ""
+            s.secret_namespace = ns
+            s.certificate_id = f"{ns}/{s.secret_name}"
+            _certificate(inv, s, as_of)
+        if probe_ran:
+            _probe(s, probes.get((s.host, s.port)))
+        _effective(s)
+    return subjects
+
+
+def entry_points(inv: Inventory, scope: Scope) -> list[IngressHost]:
+    """Every entry point with what its objects configure; no certificate parsing (cheap, pure)."""
+    env = Env.build(inv, scope)
+    return _ingresses(env) + collect_other(env)
+
+
+# --- Ingress -------------------------------------------------------------------------------------------
+
+def _ingresses(env: Env) -> list[IngressHost]:
+    inv = env.inv
     classes = {str(c["metadata"]["name"]): c for c in inv.objects("IngressClass", "networking.k8s.io")}
     default_class = next((n for n, c in classes.items() if (c["metadata"].get("annotations") or {})
                           .get("ingressclass.kubernetes.io/is-default-class") == "true"), None)
-    secret_status: dict[str, CollectionEntry] = {}
     subjects: list[IngressHost] = []
     for ing in inv.objects("Ingress", "networking.k8s.io"):
         meta, spec = ing["metadata"], ing.get("spec") or {}
-        ns, name = str(meta.get("namespace")), str(meta["name"])
         annotations: dict[str, str] = dict(meta.get("annotations") or {})
         cls_name = spec.get("ingressClassName") or annotations.get("kubernetes.io/ingress.class") or default_class
         ing_class = classes.get(str(cls_name)) if cls_name else None
         class_controller = ((ing_class or {}).get("spec") or {}).get("controller")
-        controller = _match_controller(controllers, class_controller, cls_name)
-        ns_obj = inv.get("Namespace", None, ns, group="")
-        ns_labels = dict(((ns_obj or {}).get("metadata") or {}).get("labels") or {})
-        ns_class, _ = scope.classify(ns, ns_labels)
-        if ns in SYSTEM_NAMESPACES and ns_class == "unclassified":
-            ns_class = "system"
+        controller = _match_controller(env.controllers, class_controller, cls_name)
         tls_entries = spec.get("tls") or []
-        status = secret_status.setdefault(ns, inv.status("Secret", "", ns))
+        traefik_tls = controller is not None and controller.product == "traefik" and \
+            annotations.get("traefik.ingress.kubernetes.io/router.tls") == "true"
         for host, backends in _hosts(spec):
             tls_entry = next((t for t in tls_entries if host in (t.get("hosts") or [])), None)
-            covered = tls_entry is not None
-            subject = IngressHost(
-                id=f"{ns}/{name}/{host}:{443 if covered else 80}",
-                name=f"{host}:{443 if covered else 80}",
-                namespace=ns,
-                host=host,
-                port=443 if covered else 80,
-                ingress=name,
+            covered = tls_entry is not None or traefik_tls
+            subject = env.subject(
+                "Ingress", ing, host, 443 if covered else 80, covered,
                 ingress_class=str(cls_name) if cls_name else None,
                 controller=controller.product if controller else None,
-                namespace_class=ns_class,
-                personal_data=ns in scope.data.personal_data or ns in scope.data.health_data,
-                tls=covered,
-                secret_name=(tls_entry or {}).get("secretName"),
-                secret_found=None,
-                backends=backends,
+                tls_mode="terminate" if covered else None,
+                secret_name=(tls_entry or {}).get("secretName"), secret_found=None, backends=backends,
                 cert_manager_issuer=annotations.get("cert-manager.io/cluster-issuer")
-                or annotations.get("cert-manager.io/issuer"),
-            )
-            subject.evidence.append(ObjectRef.of(ing))
+                or annotations.get("cert-manager.io/issuer"))
             if ing_class:
                 subject.evidence.append(ObjectRef.of(ing_class))
             if covered:
-                _certificate(inv, subject, status.status, status.message, as_of, controller)
-            _tls_policy(inv, subject, controller, annotations, class_controller)
+                subject.fallback_certificate = _fallback(controller)
+                resolver = annotations.get("traefik.ingress.kubernetes.io/router.tls.certresolver")
+                if not subject.secret_name and resolver and traefik_tls:
+                    subject.mark_unknown("secret_found", f"certificate from Traefik certResolver {resolver} is kept in "
+                                         "Traefik's ACME storage, not in a Secret; verify it with --probe-tls")
+                elif not subject.secret_name:
+                    subject.secret_found = False
+            _tls_policy(env, subject, controller, annotations, class_controller)
             subjects.append(subject)
     return subjects
 
@@ -104,76 +126,137 @@ def _hosts(spec: dict[str, Any]) -> list[tuple[str, list[str]]]:
     return sorted(by_host.items())
 
 
-def _certificate(inv: Inventory, subject: IngressHost, secret_status: str, message: str | None,
-                 as_of: datetime, controller: Controller | None) -> None:
-    if secret_status in ("forbidden", "error", "absent"):
-        reason = message or {"forbidden": "permission denied: list secrets",
-                             "absent": "no Secrets in the snapshot (not collected?)"}.get(secret_status, "error")
-        subject.mark_unknown("secret_found", reason)
-        subject.mark_unknown("certificate", reason)
-        subject.mark_unknown("san_covers_host", reason)
+def _fallback(controller: Controller | None) -> str:
+    if controller is None:
+        return "the controller's default certificate"
+    if controller.product == "ingress-nginx":
+        return (f"the --default-ssl-certificate {controller.default_ssl_certificate}"
+                if controller.default_ssl_certificate else FAKE_CERTIFICATE)
+    return "Traefik default certificate (self-signed TRAEFIK DEFAULT CERT unless a TLSStore sets one)"
+
+
+def why_secrets(inv: Inventory, ns: str) -> str | None:
+    """Why the Secrets of a namespace cannot be read (the source's own message first), or None."""
+    st = inv.status("Secret", "", ns)
+    if st.status == "absent":
+        return "no Secrets in the snapshot (not collected?)"
+    if st.status in ("forbidden", "error"):
+        return st.message or ("permission denied: list secrets" if st.status == "forbidden"
+                              else "could not list secrets")
+    return None
+
+
+def _certificate(inv: Inventory, subject: IngressHost, as_of: datetime) -> None:
+    ns, name = subject.secret_namespace or "", subject.secret_name or ""
+    secret = inv.get("Secret", ns, name, group="")
+    why = why_secrets(inv, ns) if secret is None else None
+    if why:
+        for f in ("secret_found", "certificate", "san_covers_host"):
+            subject.mark_unknown(f, why)
         return
-    secret = inv.get("Secret", subject.namespace, subject.secret_name or "", group="")
     subject.secret_found = secret is not None and secret.get("type") == "kubernetes.io/tls"
     if secret is None:
         # ingress-nginx then serves --default-ssl-certificate or its self-signed Fake Certificate.
+        subject.fallback_certificate = subject.fallback_certificate or (
+            FAKE_CERTIFICATE if subject.controller == "ingress-nginx" else "the controller's default certificate")
         return
     subject.evidence.append(ObjectRef.of(secret))
     crt = (secret.get("data") or {}).get("tls.crt")
     if not crt:
-        subject.mark_unknown("certificate", f"Secret {subject.secret_name} has no tls.crt")
-        subject.mark_unknown("san_covers_host", f"Secret {subject.secret_name} has no tls.crt")
+        subject.mark_unknown("certificate", f"Secret {ns}/{name} has no tls.crt")
+        subject.mark_unknown("san_covers_host", f"Secret {ns}/{name} has no tls.crt")
         return
     try:
         chain = x509.parse_chain(crt)
     except x509.CertificateParseError as exc:
-        subject.mark_unknown("certificate", f"Secret {subject.secret_name}: {exc}")
-        subject.mark_unknown("san_covers_host", f"Secret {subject.secret_name}: {exc}")
+        subject.mark_unknown("certificate", f"Secret {ns}/{name}: {exc}")
+        subject.mark_unknown("san_covers_host", f"Secret {ns}/{name}: {exc}")
         return
     subject.certificate = x509.facts(chain, as_of)
-    subject.san_covers_host = x509.host_matches(subject.host, subject.certificate.sans) or (
+    subject.san_covers_host = subject.host == "*" or x509.host_matches(subject.host, subject.certificate.sans) or (
         not subject.certificate.sans and subject.host in subject.certificate.subject)
 
 
-def _tls_policy(inv: Inventory, subject: IngressHost, controller: Controller | None,
+def _tls_policy(env: Env, subject: IngressHost, controller: Controller | None,
                 annotations: dict[str, str], class_controller: str | None) -> None:
+    inv = env.inv
     if controller is None:
         subject.mark_unknown("tls_policy", f"no running ingress controller found for class "
                              f"{subject.ingress_class or '(none)'} ({class_controller or 'no IngressClass'})")
         return
     subject.evidence.append(ObjectRef.of(controller.workload))
-    if controller.product != "ingress-nginx":
-        subject.mark_unknown("tls_policy", f"TLS policy of {controller.product} is not evaluated yet")
+    if controller.product == "traefik":
+        subject.tls_policy = _traefik_ingress_policy(env, subject, annotations)
         return
     cm_data: dict[str, str] = {}
-    source = "ingress-nginx built-in default"
+    cm_label = ""
     if controller.configmap:
         cm_ns, cm_name = controller.configmap
         cm_status = inv.status("ConfigMap", "", cm_ns)
         cm = inv.get("ConfigMap", cm_ns, cm_name, group="")
         if cm is not None:
             cm_data = dict(cm.get("data") or {})
+            cm_label = f"ConfigMap {cm_ns}/{cm_name}"
             subject.evidence.append(ObjectRef.of(cm))
         elif cm_status.status != "ok":
             subject.mark_unknown("tls_policy", f"controller ConfigMap {cm_ns}/{cm_name} could not be read "
                                  f"({cm_status.status})")
             return
+
+    def source(key: str, default: str) -> str:
+        return f"{cm_label} {key}" if key in cm_data and cm_label else default
+
     prefix = controller.annotation_prefix
-    protocols_raw = cm_data.get("ssl-protocols")
-    protocols = (protocols_raw or DEFAULT_SSL_PROTOCOLS).split()
-    protocols_source = f"ConfigMap {controller.configmap[0]}/{controller.configmap[1]} ssl-protocols" \
-        if protocols_raw and controller.configmap else source
+    protocols = (cm_data.get("ssl-protocols") or DEFAULT_SSL_PROTOCOLS).split()
+    ciphers_ann = annotations.get(f"{prefix}/ssl-ciphers")
+    ciphers = ciphers_ann or cm_data.get("ssl-ciphers") or DEFAULT_SSL_CIPHERS
     redirect, redirect_source = _redirect(subject.tls, annotations, cm_data, prefix)
+    hsts = _bool(cm_data.get("hsts"), True)
     subject.tls_policy = TLSPolicy(
         controller="ingress-nginx",
         protocols=protocols,
-        protocols_source=protocols_source,
+        protocols_source=source("ssl-protocols", "ingress-nginx built-in default"),
         weak_protocols=[p for p in protocols if p in WEAK_PROTOCOLS],
-        ciphers=annotations.get(f"{prefix}/ssl-ciphers") or cm_data.get("ssl-ciphers"),
-        hsts=_bool(cm_data.get("hsts"), True),
+        ciphers=ciphers,
+        ciphers_source=f"annotation {prefix}/ssl-ciphers" if ciphers_ann
+        else source("ssl-ciphers", "ingress-nginx built-in default ssl-ciphers"),
+        weak_ciphers=weak_ciphers(ciphers),
+        hsts=hsts,
+        hsts_source=source("hsts", "ingress-nginx default hsts=true") + ("" if hsts else " (off)"),
         https_redirect=redirect,
         https_redirect_source=redirect_source,
     )
+
+
+def _traefik_ingress_policy(env: Env, subject: IngressHost, annotations: dict[str, str]) -> TLSPolicy:
+    """Traefik serving an Ingress: TLSOption from router.tls.options, middlewares from router.middlewares."""
+    ns = subject.namespace or ""
+    options = None
+    ref = annotations.get("traefik.ingress.kubernetes.io/router.tls.options")
+    if ref:
+        name = ref.split("@", 1)[0]
+        opt_ns, opt_name = name.split("-", 1) if "-" in name and env.inv.get("TLSOption", ns, name) is None \
+            else (ns, name)
+        options = {"name": opt_name, "namespace": opt_ns}
+    mws = [m for m in (env.middleware(ns, r.strip()) for r in
+                       annotations.get("traefik.ingress.kubernetes.io/router.middlewares", "").split(",") if r.strip())
+           if m is not None]
+    for m in mws:
+        subject.evidence.append(ObjectRef.of(m))
+    static = traefik_static_redirect(env)
+    forced = [k for k in (f"{ANNOTATION_PREFIX}/ssl-redirect", f"{ANNOTATION_PREFIX}/force-ssl-redirect")
+              if annotations.get(k) == "true"]
+    if static:
+        redirect = (True, f"Traefik argument --entryPoints.web.http.redirections.entryPoint.to={static}")
+    elif forced:
+        redirect = (True, f"annotation {forced[0]}=true (Traefik ingress-nginx provider)")
+    elif any(((m.get("spec") or {}).get("redirectScheme") or {}).get("scheme") == "https" for m in mws):
+        redirect = (True, "a redirectScheme Middleware on router.middlewares")
+    else:
+        redirect = (False, "Traefik redirects only with an entry-point redirection or a redirectScheme Middleware, "
+                           "and neither is configured")
+    return traefik_policy(env, ns, options, mws, redirect)
+
 
 
 def _redirect(tls: bool, annotations: dict[str, str], cm: dict[str, str], prefix: str) -> tuple[bool, str]:
@@ -199,31 +282,6 @@ def _bool(value: str | None, default: bool) -> bool:
     return str(value).strip().lower() == "true"
 
 
-def _controllers(inv: Inventory) -> list[Controller]:
-    out = []
-    for kind in ("Deployment", "DaemonSet", "StatefulSet"):
-        for w in inv.objects(kind, "apps"):
-            ns = w["metadata"].get("namespace")
-            for c in containers_of(w):
-                image = str(c.get("image", ""))
-                args = [str(a) for a in (c.get("args") or []) + (c.get("command") or [])]
-                f = flags(args)
-                if "ingress-nginx/controller" in image or "nginx-ingress-controller" in " ".join(args):
-                    cm_ref = expand_env(f.get("configmap", ""), c, ns)
-                    cm = tuple(cm_ref.split("/", 1)) if "/" in cm_ref else None
-                    out.append(Controller(
-                        product="ingress-nginx", workload=w,
-                        controller_class=f.get("controller-class", NGINX_CLASS_CONTROLLER),
-                        ingress_class=f.get("ingress-class"),
-                        configmap=cm,  # type: ignore[arg-type]
-                        annotation_prefix=f.get("annotations-prefix", ANNOTATION_PREFIX),
-                        default_ssl_certificate=f.get("default-ssl-certificate")))
-                elif image.split("/")[-1].startswith("traefik:") or "/traefik:" in image:
-                    out.append(Controller("traefik", w, "traefik.io/ingress-controller", None, None,
-                                          ANNOTATION_PREFIX, None))
-    return out
-
-
 def _match_controller(controllers: list[Controller], class_controller: str | None,
                       class_name: str | None) -> Controller | None:
     """The controller serving a class: by IngressClass.spec.controller, confirmed by the controller's image.
@@ -240,3 +298,87 @@ def _match_controller(controllers: list[Controller], class_controller: str | Non
         if class_name and c.ingress_class == class_name:
             return c
     return None
+
+
+# --- live probe observations and effective values ------------------------------------------------------
+
+def _probe(s: IngressHost, found: Obj | None) -> None:
+    """Attach the TLSProbe evidence object for (host, port); compare the served leaf with the Secret's."""
+    if found is None:
+        s.mark_unknown("probe", f"--probe-tls ran but {s.host}:{s.port} was not probed")
+        return
+    s.evidence.append(ObjectRef.of(found))
+    status = dict(found.get("status") or {})
+    try:
+        facts = TLSProbeFacts.model_validate({k: v for k, v in status.items() if k in TLSProbeFacts.model_fields})
+    except ValidationError as exc:
+        s.mark_unknown("probe", f"TLSProbe {s.host}:{s.port} is not a valid probe record: {exc.errors()[0]['msg']}")
+        return
+    s.probe = facts
+    if not facts.reachable:
+        s.mark_unknown("probe", f"{s.host}:{s.port} unreachable from the probe: {facts.error or 'no answer'}")
+        return
+    if s.kind == "Service":
+        s.app_tls = facts.protocol is not None
+        s.app_tls_source = (f"probe: TLS handshake negotiated {facts.protocol}" if facts.protocol else
+                            f"probe: the port accepted TCP but no TLS handshake ({facts.error or 'no TLS'})")
+        return
+    if not s.tls:
+        return
+    if facts.protocol is None:
+        s.mark_unknown("probe", f"TLS handshake with {s.host}:{s.port} failed: {facts.error or 'no answer'}")
+        return
+    if s.secret_found and s.certificate is not None and facts.served_fingerprint_sha256:
+        facts.compared_with_secret = True
+        facts.served_matches_secret = facts.served_fingerprint_sha256 == s.certificate.fingerprint_sha256
+        if facts.served_chain_length is not None and status.get("served_chain_fingerprints"):
+            facts.served_chain_matches_secret = list(status["served_chain_fingerprints"]) == \
+                s.certificate.chain_fingerprints
+
+
+def _effective(s: IngressHost) -> None:
+    """The values controls read: what the probe observed when it could, else what is configured."""
+    policy, probe = s.tls_policy, s.probe
+    live = probe is not None and probe.reachable and probe.protocol is not None
+    policy_why = next((u.reason for u in s.unknown if u.field == "tls_policy"), None)
+    # Plain-HTTP redirect.
+    if s.https_redirect is None:
+        if live and probe is not None and probe.http_status is not None:
+            s.https_redirect = bool(probe.http_redirects_to_https)
+            s.https_redirect_source = (f"probe: GET http://{s.host}/ answered {probe.http_status}"
+                                       + (f" to {probe.http_location}" if probe.http_location else ""))
+        elif policy is not None:
+            s.https_redirect, s.https_redirect_source = policy.https_redirect, policy.https_redirect_source
+        elif policy_why:
+            s.mark_unknown("https_redirect", policy_why)
+    # HSTS.
+    if live and probe is not None:
+        s.hsts = bool(probe.hsts) and "max-age=0" not in (probe.hsts or "").replace(" ", "").lower()
+        s.hsts_source = f"probe: Strict-Transport-Security: {probe.hsts}" if probe.hsts else \
+            f"probe: no Strict-Transport-Security header on GET https://{s.host}/"
+        s.unknown = [u for u in s.unknown if u.field != "hsts"]
+    elif policy is not None and "hsts" not in s.unknown_fields():
+        s.hsts, s.hsts_source = policy.hsts, policy.hsts_source
+    elif policy_why:
+        s.mark_unknown("hsts", policy_why)
+    # Protocol versions: observed ones, plus configured weak versions the local OpenSSL could not test.
+    configured = set(policy.weak_protocols) if policy else set()
+    if live and probe is not None and (probe.versions_accepted or probe.versions_refused):
+        untested = configured & set(probe.versions_untested)
+        s.weak_protocols = sorted(set(probe.weak_versions_accepted) | untested, key=_version_order)
+        s.protocols_source = ("probe: accepted " + (", ".join(probe.versions_accepted) or "none")
+                              + ("; refused " + ", ".join(probe.versions_refused) if probe.versions_refused else "")
+                              + ("; not testable here: " + ", ".join(probe.versions_untested)
+                                 if probe.versions_untested else ""))
+    elif policy is not None:
+        s.weak_protocols, s.protocols_source = list(policy.weak_protocols), policy.protocols_source
+    elif policy_why:
+        s.mark_unknown("weak_protocols", policy_why)
+    if policy is not None:
+        s.weak_ciphers = list(policy.weak_ciphers)
+    elif policy_why:
+        s.mark_unknown("weak_ciphers", policy_why)
+
+
+def _version_order(v: str) -> int:
+    return ALL_PROTOCOLS.index(v) if v in ALL_PROTOCOLS else -1

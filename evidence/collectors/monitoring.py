@@ -7,6 +7,7 @@ import re
 from collections import defaultdict
 from datetime import datetime
 
+from evidence.collectors import detection
 from evidence.collectors.workloads import containers_of
 from evidence.facts import LogShipper, MonitoringFacts
 from evidence.inventory import Inventory, Obj, ObjectRef
@@ -37,7 +38,7 @@ def _images(obj: Obj) -> list[str]:
 
 
 def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[MonitoringFacts]:
-    del scope, as_of
+    del as_of
     subject = MonitoringFacts(id="monitoring", name="cluster monitoring and logging", prometheus=[],
                               prometheus_retention=None, alertmanager=[], alert_rules=0, log_shippers=[],
                               nodes=[], nodes_without_log_shipper=[])
@@ -68,6 +69,7 @@ def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[MonitoringFac
     if inv.status("DaemonSet", "apps").status != "ok":
         subject.mark_unknown("log_shippers", "daemonsets could not be read")
         subject.mark_unknown("nodes_without_log_shipper", "daemonsets could not be read")
+    detection.extend(inv, subject, scope)  # retention, alert routing, security alerts, IDS, audit shipping
     return [subject]
 
 

@@ -11,11 +11,12 @@ from typing import Any
 
 from evidence.collectors.cluster import detect_cni
 from evidence.collectors.workloads import PodView, pods
-from evidence.facts import CdeFlow, NamespaceFacts, Subject
+from evidence.facts import CdeFlow, NamespaceFacts, NetworkPolicyAccess, PolicyWriter, Subject
 from evidence.inventory import Inventory, Obj, ObjectRef
 from evidence.netpol.engine import Engine, engine_from_inventory
 from evidence.netpol.model import ConnSet, IPSet, _subtract
 from evidence.netpol.selectors import is_empty, matches
+from evidence.rbac import rbac_for
 from evidence.scope import SCOPE_LABEL, SYSTEM_NAMESPACES, ApprovedFlow, Scope
 
 ALL_V4, ALL_V6 = "0.0.0.0/0", "::/0"
@@ -76,7 +77,49 @@ def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[Subject]:
         subjects.append(ns)
     classes: dict[str, str] = {s.name: s.scope_class for s in subjects if isinstance(s, NamespaceFacts)}
     subjects += _cde_flows(inv, engine, scope, classes, enforced, reason, cni_refs)
+    subjects.append(_policy_writers(inv, scope))
     return subjects
+
+
+WRITE_VERBS = ("create", "update", "patch", "delete")
+
+
+def _policy_writers(inv: Inventory, scope: Scope) -> NetworkPolicyAccess:
+    """Who may change NetworkPolicies (PCI DSS 1.2.8: NSC configuration protected from unauthorised change)."""
+    rbac = rbac_for(inv)
+    by_grant: dict[tuple[str, str, str, str], list[str]] = {}
+    system: dict[tuple[str, str, str, str], bool] = {}
+    for g in rbac.grants:
+        verbs = [v for v in WRITE_VERBS if any(r.allows(v, "networking.k8s.io", "networkpolicies") for r in g.rules)]
+        if verbs:
+            key = (g.subject.display(), g.binding, g.role, g.scope)
+            by_grant[key] = sorted(set(by_grant.get(key, [])) | set(verbs), key=WRITE_VERBS.index)
+            system[key] = g.bootstrap or g.subject.name == "system:masters" or g.subject.name.startswith("system:")
+    admins = set(scope.network_admin_groups)
+    writers = [PolicyWriter(subject=k[0], binding=k[1], role=k[2], scope=k[3], verbs=v,
+                            approved=k[0].startswith("Group ") and k[0][6:] in admins, system=system[k])
+               for k, v in sorted(by_grant.items())]
+    subject = NetworkPolicyAccess(
+        id="network-policy-access", name="who can change NetworkPolicies", admin_groups=sorted(admins),
+        writers=writers,
+        unapproved=[f"{w.subject} ({w.scope}, {w.binding} -> {w.role})" for w in writers
+                    if not w.approved and not w.system])
+    subject.evidence = [ObjectRef.of(o) for kind in ("ClusterRoleBinding", "RoleBinding")
+                        for o in inv.objects(kind, "rbac.authorization.k8s.io")
+                        if any(b == f"{kind}/{_binding_name(o)}" for _, b, _, _ in by_grant)]
+    for kind, plural in (("ClusterRole", "clusterroles"), ("ClusterRoleBinding", "clusterrolebindings"),
+                         ("Role", "roles"), ("RoleBinding", "rolebindings")):
+        st = inv.status(kind, "rbac.authorization.k8s.io")
+        if st.status != "ok":
+            subject.mark_unknown("unapproved", _why(st.status, plural, st.message))
+    if not admins:
+        subject.mark_unknown("unapproved", "no network team declared: set network_admin_groups in the scope file")
+    return subject
+
+
+def _binding_name(o: Obj) -> str:
+    meta = o.get("metadata") or {}
+    return f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else str(meta.get("name"))
 
 
 def _namespaces(inv: Inventory, scope: Scope) -> list[NamespaceFacts]:

@@ -73,6 +73,7 @@ def facts(chain: list[x509.Certificate], as_of: datetime) -> CertificateFacts:
         staging_issuer=any(m.lower() in issuer.lower() for m in STAGING_MARKERS),
         fake_certificate=FAKE_CERT_CN in subject,
         fingerprint_sha256=leaf.fingerprint(hashes.SHA256()).hex(),
+        chain_fingerprints=[c.fingerprint(hashes.SHA256()).hex() for c in chain],
     )
 
 

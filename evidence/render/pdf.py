@@ -53,6 +53,10 @@ class LogView:
 # Chapters of the fact families, between the framework chapters and the findings (id, title).
 FACT_CHAPTERS: tuple[tuple[str, str], ...] = (
     ("segmentation", "Segmentation"),
+    ("transit", "Encryption in transit"),
+    ("access", "Access and authentication"),
+    ("logging", "Logging and monitoring"),
+    ("attestations", "Attestations"),
 )
 EVIDENCE_ROWS = 400  # evidence objects listed in the PDF appendix; all of them are in the workbook
 
@@ -87,8 +91,9 @@ class View:
             out.append(("changes", f"Changes since {format_date(self.data.changes.get('previous_as_of'))}"))
         out += [(f"fw-{f.summary.id}", f"{f.summary.title} {f.summary.version}") for f in self.frameworks]
         out += list(FACT_CHAPTERS)
-        return out + [("findings", "Findings"), ("method", "Methodology and limitations"),
-                      ("evidence-appendix", "Appendix: evidence objects"), ("sign-off", "Assessor sign-off")]
+        return [*out, ("findings", "Findings"), ("method", "Methodology and limitations"),
+                ("certificate-appendix", "Appendix: certificate inventory"),
+                ("evidence-appendix", "Appendix: evidence objects"), ("sign-off", "Assessor sign-off")]
 
 
 def _severity_key(c: ControlResult) -> tuple[int, int, str]:
@@ -213,9 +218,10 @@ def html(data: ReportData) -> str:
 
 
 def render(root: Path, evidence: dict[str, Any], digest: str, out: Path) -> None:
-    from weasyprint import HTML  # imported here: loading WeasyPrint costs ~1 s, and only `collect` needs it
-
-    from weasyprint import Attachment
+    from weasyprint import (
+        HTML,  # imported here: loading WeasyPrint costs ~1 s, and only `collect` needs it
+        Attachment,
+    )
 
     data = ReportData.load(root, evidence, digest)
     base = data_dir("report_templates")

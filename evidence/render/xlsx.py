@@ -73,9 +73,13 @@ def render(root: Path, evidence: dict[str, Any], digest: str, out: Path) -> None
     _requirements(book, data)
     _controls(book, data)
     _findings(book, data)
+    _access_review(book, data)
+    _attestations(book, data)
     _changes(book, data)
     _cde_flows(book, data)
     _segmentation_matrix(book, data)
+    _certificates(book, data)
+    _links(book, data)
     _evidence(book, data)
     _files(book, data)
     _collection(book, data)
@@ -404,17 +408,27 @@ def _requirements(book: _Book, data: ReportData) -> None:
         Col("Framework"), Col("Requirement"), Col("Family", "wrap", width=32), Col("Title", "wrap"),
         Col("Status", "status"), Col("Automated"), Col("Automatable"), Col("Frequency", "wrap", width=26),
         Col("Controls", "wrap"), Col("Control statuses", "wrap"),
-        Col("What to attach", "wrap", width=WRAP_WIDTH),
+        Col("What to attach", "wrap", width=WRAP_WIDTH), Col("Attested until", "date"),
         Col("Owner", width=18, yours=True), Col("Attestation", width=16, yours=True),
         Col("Auditor comment", "wrap", width=40, yours=True),
         Col("Evidence link", "wrap", width=40, yours=True),
         # `<evidence digest short>|<framework>|<requirement id>`: how attestations are imported back.
         Col("Key", width=40, hidden=True),
     ]
-    rows = [[q.framework, q.id, family.get((q.framework, q.family), q.family), q.title, q.status,
-             "automated" if q.controls else "manual", q.automatable, q.frequency, ", ".join(q.controls),
-             _lines(f"{c}: {control_status.get(c, 'unknown')}" for c in q.controls), q.manual_evidence,
-             None, None, None, None, f"{short}|{q.framework}|{q.id}"] for q in r.requirements]
+    def attested(q: Any) -> tuple[Any, str | None, str | None]:
+        """Recorded attestations (auditpack attest) pre-fill the Attestation and Evidence link columns."""
+        current = [a for a in q.attestations if not a.expired]
+        until = max((a.valid_until for a in current), default=None)
+        links = _lines(a.attachment for a in current if a.attachment) or None
+        return until, "attested" if current else None, links
+
+    rows = []
+    for q in r.requirements:
+        until, state, links = attested(q)
+        rows.append([q.framework, q.id, family.get((q.framework, q.family), q.family), q.title, q.status,
+                     "automated" if q.controls else "manual", q.automatable, q.frequency, ", ".join(q.controls),
+                     _lines(f"{c}: {control_status.get(c, 'unknown')}" for c in q.controls), q.manual_evidence,
+                     until, None, state, None, links, f"{short}|{q.framework}|{q.id}"])
     ((ws, n),) = book.table("Requirements", cols, rows, freeze="C2")
     attest = get_column_letter(cols.index(next(c for c in cols if c.header == "Attestation")) + 1)
     dv = DataValidation(type="list", formula1='"' + ",".join(ATTESTATION) + '"', allow_blank=True,
@@ -426,7 +440,7 @@ def _requirements(book: _Book, data: ReportData) -> None:
 
 
 def _controls(book: _Book, data: ReportData) -> None:
-    counted = ("pass", "fail", "inconclusive", "waived", "not_applicable")  # a control is never "manual"
+    counted = ("pass", "fail", "inconclusive", "waived", "not_applicable", "manual")  # manual: evidence to attach
     cols = [Col("Control"), Col("Title", "wrap"), Col("Severity"), Col("Subject type"),
             Col("Status", "status"), *[Col(s, "number") for s in counted], Col("Requirements", "wrap"),
             Col("Rationale", "wrap", width=WRAP_WIDTH), Col("Remediation", "wrap", width=WRAP_WIDTH),
@@ -513,6 +527,128 @@ def _segmentation_matrix(book: _Book, data: ReportData) -> None:
              for n in namespaces for cidr in n.get("ingress_from_external", [])]
     cols = [Col("From namespace"), Col("From scope"), Col("To namespace"), Col("To scope"), Col("Into the CDE")]
     book.table("Segmentation matrix", cols, sorted(rows, key=lambda r: (r[4] != "yes", str(r[2]), str(r[0]))))
+
+
+def _worst(data: ReportData, subject_type: str) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Per subject id: the most severe status of its findings, and 'control: status' for the failing ones."""
+    order = ("fail", "inconclusive", "waived", "pass", "not_applicable")
+    worst: dict[str, str] = {}
+    problems: dict[str, list[str]] = {}
+    for f in data.results.findings:
+        if f.subject_type != subject_type:
+            continue
+        if f.subject_id not in worst or order.index(f.status) < order.index(worst[f.subject_id]):
+            worst[f.subject_id] = f.status
+        if f.status in ("fail", "inconclusive", "waived"):
+            problems.setdefault(f.subject_id, []).append(f"{f.control}: {f.status}")
+    return worst, problems
+
+
+def _certificates(book: _Book, data: ReportData) -> None:
+    """The certificate inventory of PCI DSS 4.2.1.1: one row per certificate subject."""
+    worst, problems = _worst(data, "certificate")
+    cols = [Col("Status", "status"), Col("Certificate"), Col("Secret found"), Col("Subject", "wrap"),
+            Col("SANs", "wrap"), Col("Issuer", "wrap"), Col("Serial"), Col("Key type"), Col("Key size", "number"),
+            Col("Signature algorithm"), Col("Not before (UTC)", "datetime"), Col("Not after (UTC)", "datetime"),
+            Col("Days left", "number"), Col("Expired"), Col("Chain length", "number"), Col("Chain complete"),
+            Col("Self-signed"), Col("Weak"), Col("Untrusted issuer", "wrap"), Col("cert-manager Certificate"),
+            Col("Ready"), Col("Renewal time (UTC)", "datetime"), Col("Failed issuance attempts", "number"),
+            Col("Issuer (cert-manager)", "wrap"), Col("Served for", "wrap"), Col("Hosts not covered", "wrap"),
+            Col("SHA-256 fingerprint"), Col("Findings", "wrap"), Col("Not established", "wrap"),
+            Col("Owner", width=18, yours=True), Col("Review comment", "wrap", width=40, yours=True)]
+
+    def yes(value: Any) -> str | None:
+        return None if value is None else ("yes" if value else "no")
+
+    rows = []
+    for c in sorted(data.facts.get("subjects", {}).get("certificate", []), key=lambda c: str(c["id"])):
+        x, cm = c.get("x509") or {}, c.get("cert_manager") or {}
+        issuer = cm.get("issuer") or {}
+        rows.append([
+            worst.get(c["id"], "not_applicable"), c["id"], yes(c.get("secret_found")), x.get("subject"),
+            _lines(x.get("sans") or []), x.get("issuer"), x.get("serial"), x.get("key_type"), x.get("key_size"),
+            x.get("signature_algorithm"), _time(x.get("not_before")), _time(x.get("not_after")), x.get("days_left"),
+            yes(x.get("expired")), x.get("chain_length"), yes(x.get("chain_complete")), yes(x.get("self_signed")),
+            yes(x.get("weak")), c.get("untrusted_reason") if c.get("untrusted_issuer") else yes(c.get("untrusted_issuer")),
+            cm.get("name"), yes(cm.get("ready")) if cm else None, _time(cm.get("renewal_time")),
+            cm.get("failed_issuance_attempts") if cm else None,
+            f"{issuer.get('kind')} {issuer.get('name')} ({issuer.get('type')})" if issuer else None,
+            _lines(c.get("hosts") or []), _lines(c.get("hosts_not_covered") or []), x.get("fingerprint_sha256"),
+            _lines(problems.get(c["id"], [])), _lines(f"{u['field']}: {u['reason']}" for u in c.get("unknown") or []),
+            None, None])
+    book.table("Certificates", cols, rows, freeze="C2")
+
+
+def _links(book: _Book, data: ReportData) -> None:
+    """Sites, the links between them and each node's encryption state with its proof (PCI DSS 4.2.1)."""
+    cluster = (data.facts.get("subjects", {}).get("cluster") or [{}])[0]
+    enc = cluster.get("node_encryption") or {}
+    states = {n["node"]: n for n in enc.get("nodes") or []}
+    status = next((f.status for f in data.results.findings if f.control == "transit.node-encryption"), None)
+    cols = [Col("Link"), Col("Untrusted"), Col("Link encrypted"), Col("Node pairs", "number"),
+            Col("Unencrypted pairs", "number"), Col("Node"), Col("Site"), Col("Encryption active"), Col("Mechanism"),
+            Col("Proof", "wrap", width=WRAP_WIDTH), Col("Configured by", "wrap"), Col("Control status", "status")]
+
+    def node_row(link: list[Any], node: str, site: str | None) -> list[Any]:
+        st = states.get(node) or {}
+        active = st.get("active")
+        return [*link, node, site, None if active is None else ("yes" if active else "no"), enc.get("mechanism"),
+                st.get("proof") or "encryption state not established", enc.get("configured_source")]
+
+    rows = []
+    for link in cluster.get("links") or []:
+        head = [f"{link['a']} <-> {link['b']}", "yes" if link["untrusted"] else "no",
+                "yes" if link["encrypted"] else "no", link.get("node_pairs"), link.get("unencrypted_pairs")]
+        for side in ("a", "b"):
+            for node in link.get(f"nodes_{side}") or []:
+                rows.append([*node_row(head, node, link[side]), status if link["untrusted"] else "not_applicable"])
+    if not rows:  # one site: still list every node's state
+        site_of = {n: s["name"] for s in cluster.get("sites") or [] for n in s.get("nodes") or []}
+        rows = [[*node_row([None, None, None, None, None], n, site_of.get(n)), status or "not_applicable"]
+                for n in cluster.get("nodes") or []]
+    book.table("Links", cols, rows)
+
+
+def _access_review(book: _Book, data: ReportData) -> None:
+    """The six-monthly access review of PCI DSS 7.2.4: one row per subject, permission, scope and the binding that
+    grants it (direct grants; what a ServiceAccount gets through its groups is on the group's own rows)."""
+    cols = [Col("Subject kind"), Col("Subject"), Col("Namespace"), Col("Permission", "wrap", width=WRAP_WIDTH),
+            Col("Scope"), Col("Binding"), Col("Role"), Col("Default binding"), Col("Built-in identity"),
+            Col("Cluster admin"), Col("Used by workloads", "wrap"),
+            Col("Decision", width=14, yours=True), Col("Reviewer", width=18, yours=True),
+            Col("Review comment", "wrap", width=40, yours=True)]
+    subjects = data.facts.get("subjects", {}).get("rbac_subject", [])
+
+    def rows() -> Iterator[list[Any]]:
+        for s in sorted(subjects, key=lambda s: (bool(s.get("builtin")), str(s.get("kind")), str(s.get("id")))):
+            for g in s.get("grants") or []:
+                if g.get("via"):
+                    continue
+                rules = g.get("rules") or ["(role not found: grants nothing until it is created)"
+                                           if not g.get("role_found", True) else "(no rules)"]
+                for rule in rules:
+                    yield [s.get("kind"), s.get("principal"), s.get("namespace"), rule, g.get("scope"),
+                           g.get("binding"), g.get("role"), "yes" if g.get("bootstrap") else "no",
+                           "yes" if s.get("builtin") else "no", "yes" if s.get("cluster_admin") else "no",
+                           _lines(s.get("workloads") or []), None, None, None]
+
+    ((ws, n),) = book.table("Access review", cols, rows(), freeze="C2")
+    decision = get_column_letter(cols.index(next(c for c in cols if c.header == "Decision")) + 1)
+    dv = DataValidation(type="list", formula1='"keep,remove,change"', allow_blank=True, showErrorMessage=True,
+                        errorTitle="Decision", error="Choose keep, remove or change")
+    dv.add(f"{decision}2:{decision}{max(n + 1, 2)}")
+    ws.data_validations.append(dv)
+
+
+def _attestations(book: _Book, data: ReportData) -> None:
+    """Attestations recorded for this pack (auditpack attest), with their expiry and the attachment's hash."""
+    cols = [Col("Framework"), Col("Requirement"), Col("Title", "wrap"), Col("Requirement status", "status"),
+            Col("Statement", "wrap", width=WRAP_WIDTH), Col("By"), Col("Date", "date"), Col("Valid until", "date"),
+            Col("Expired"), Col("Attachment in pack"), Col("Attachment SHA-256"), Col("Entry", "wrap")]
+    rows = [[q.framework, q.id, q.title, q.status, a.statement, a.by, a.on, a.valid_until,
+             "yes" if a.expired else "no", a.attachment, a.attachment_sha256, a.entry]
+            for q in data.results.requirements for a in q.attestations]
+    book.table("Attestations", cols, rows)
 
 
 def _files(book: _Book, data: ReportData) -> None:

@@ -62,8 +62,7 @@ def connect(kubeconfig: Path | None = None, context: str | None = None) -> Conne
     cfg = client.Configuration()
     path = str(kubeconfig) if kubeconfig else None
     try:
-        if path is None and not os.environ.get("KUBECONFIG") and not Path("~/.kube/config").expanduser().exists() \
-                and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        if _in_cluster(path):
             config.load_incluster_config(client_configuration=cfg)
             ctx_name: str | None = "in-cluster"
         else:
@@ -81,6 +80,37 @@ def connect(kubeconfig: Path | None = None, context: str | None = None) -> Conne
     cfg.verify_ssl = True
     cfg.retries = False  # auditpack does its own retries (429, 5xx, timeouts), with backoff and a cap
     return Connection(client.ApiClient(cfg), str(cfg.host), ctx_name)
+
+
+def _in_cluster(path: str | None) -> bool:
+    """No kubeconfig anywhere and running in a pod: use the pod's ServiceAccount (the CronJob)."""
+    return path is None and not os.environ.get("KUBECONFIG") and not Path("~/.kube/config").expanduser().exists() \
+        and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
+def contexts(kubeconfig: Path | None = None) -> tuple[list[str], str | None]:
+    """The kubeconfig's context names and its current context, without connecting (fleets, pack paths)."""
+    path = str(kubeconfig) if kubeconfig else None
+    if path is not None and not Path(path).is_file():
+        raise InputError(f"kubeconfig {path} does not exist", "pass --kubeconfig with an existing file")
+    try:
+        all_contexts, active = config.list_kube_config_contexts(config_file=path)
+    except ConfigException as exc:
+        where = path or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        raise InputError(f"kubeconfig {where}: {exc}", "check --kubeconfig (kubectl config get-contexts lists them)"
+                         ) from None
+    return [str(c["name"]) for c in all_contexts or []], (active or {}).get("name")
+
+
+def context_name(kubeconfig: Path | None = None, context: str | None = None) -> str:
+    """The name `connect` gives the cluster (the context, or "in-cluster"), known before connecting."""
+    if _in_cluster(str(kubeconfig) if kubeconfig else None):
+        return "in-cluster"
+    names, current = contexts(kubeconfig)
+    if context is not None and context not in names:
+        raise InputError(f"kubeconfig has no context {context!r}",
+                         f"use one of: {', '.join(names) or 'none'} (kubectl config get-contexts)")
+    return context or current or "default"
 
 
 class Progress:

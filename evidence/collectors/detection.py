@@ -1,0 +1,284 @@
+"""Logging and monitoring facts added to the `monitoring` subject: log retention, Alertmanager routing, alert rules
+for the security components, runtime intrusion detection and shipping of the API audit log (PCI DSS 10.2.1,
+10.4.1, 10.5.1, 10.7.2, 11.5.1; cluster-facts.md E.1, E.3-E.6).
+
+What cannot be seen is marked unknown with the reason, never guessed: the Alertmanager configuration in its
+Secret (auditpack does not read Secrets; `spec.alertmanagerConfiguration` with AlertmanagerConfig resources can be
+shown), a Loki configuration kept in a Secret, Falco outputs when its configuration is not mounted from a ConfigMap.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import PurePosixPath
+from typing import Any
+
+import yaml
+
+from evidence.collectors.apiserver import apiserver_config
+from evidence.collectors.toplevel import Workload, mounted_configmap, workloads
+from evidence.collectors.workloads import containers_of, flags
+from evidence.facts import AlertRouting, ComponentAlerts, IDSFacts, LogStore, MonitoringFacts
+from evidence.inventory import Inventory, Obj, ObjectRef
+from evidence.netpol.selectors import matches
+from evidence.scope import Scope
+
+MONITORING = "monitoring.coreos.com"
+_PROM_DURATION = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")
+_PROM_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+CNI_PATTERNS = r"calico|felix|cilium|flannel|canal|antrea|weave|kube-router|aws-node|kindnet"
+SHIPPER_PATTERNS = r"fluent-?bit|fluentd|vector|promtail|alloy|filebeat|otel|opentelemetry"
+IDS_PATTERNS = r"falco|tetragon"
+CERT_PATTERNS = r"certmanager_certificate_expiration|x509_cert|cert_not_after|ssl_certificate|ssl_earliest_cert" \
+                r"|cert(ificate)?[_ ]?expir"
+CNI_DAEMONSETS = ("calico-node", "cilium", "kube-flannel-ds", "kube-flannel", "canal", "antrea-agent", "weave-net",
+                  "kube-router", "aws-node", "kindnet")
+IDS_IMAGES = {"falco": re.compile(r"falcosecurity/falco(:|@|$)"), "tetragon": re.compile(r"cilium/tetragon(:|@|$)")}
+CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
+
+
+def prometheus_duration_days(value: str) -> float | None:
+    """Prometheus/Loki durations ('15d', '1y', '8760h', '30d12h') in days; None if unparseable."""
+    text = str(value).strip()
+    if text in ("0", "0s"):
+        return 0.0
+    parts = _PROM_DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(int(n) * _PROM_UNIT[u] for n, u in parts) / 86400
+
+
+def extend(inv: Inventory, subject: MonitoringFacts, scope: Scope) -> None:
+    wls = list(workloads(inv))
+    subject.health_data_in_scope = bool(scope.data.health_data)
+    if subject.prometheus_retention:
+        subject.prometheus_retention_days = prometheus_duration_days(subject.prometheus_retention.split(" ")[0])
+    _log_stores(inv, subject, wls)
+    _alert_routing(inv, subject)
+    _ids(inv, subject, wls)
+    _security_alerts(inv, subject)
+    _audit_shipping(inv, subject)
+
+
+# --- log retention (10.5.1) --------------------------------------------------------------------------------
+
+def _log_stores(inv: Inventory, subject: MonitoringFacts, wls: list[Workload]) -> None:
+    for w in wls:
+        c = next((c for c in w.containers(init=False) if re.search(r"grafana/loki(:|@|$)", str(c.get("image", "")))),
+                 None)
+        if c is None:
+            continue
+        args = flags([str(a) for a in (c.get("command") or []) + (c.get("args") or [])])
+        path = args.get("config.file") or "/etc/loki/config/config.yaml"
+        cm, key, problem = mounted_configmap(inv, w.namespace, c, w.spec, path)
+        store = LogStore(name=f"{w.namespace}/{w.label}", product="loki", retention_known=False)
+        subject.evidence.append(ObjectRef.of(w.obj))
+        text = ((cm or {}).get("data") or {}).get(key) if cm is not None else None
+        if cm is not None:
+            subject.evidence.append(ObjectRef.of(cm))
+            store.config_source = f"ConfigMap {w.namespace}/{cm['metadata']['name']} key {key}"
+        try:
+            config = yaml.safe_load(text) if isinstance(text, str) else None
+        except yaml.YAMLError:
+            config, problem = None, f"{store.config_source}: not valid YAML"
+        if not isinstance(config, dict):
+            reason = problem or f"{store.config_source or path}: no readable Loki configuration"
+            subject.mark_unknown("log_stores", f"Loki {store.name}: {reason}")
+            store.retention_source = reason
+            subject.log_stores.append(store)
+            continue
+        store.retention_known = True
+        enabled = bool((config.get("compactor") or {}).get("retention_enabled"))
+        period = str((config.get("limits_config") or {}).get("retention_period") or "0s")
+        days = prometheus_duration_days(period)
+        store.retention_enabled = enabled
+        if not enabled:
+            store.retention_source = "compactor.retention_enabled is not true: Loki never deletes (kept forever)"
+        elif days is None:
+            store.retention_known = False
+            subject.mark_unknown("log_stores", f"Loki {store.name}: retention_period {period!r} is not a duration")
+        elif days == 0:
+            store.retention_source = "limits_config.retention_period is 0: no deletion (kept forever)"
+        else:
+            store.retention_days = store.immediately_available_days = days
+            store.retention_source = f"compactor.retention_enabled: true, limits_config.retention_period: {period}" \
+                                     " (every retained entry can be queried at once)"
+        subject.log_stores.append(store)
+
+
+# --- Alertmanager routing (10.7.2, GDPR 33) -----------------------------------------------------------------
+
+def _integrations(receiver: dict[str, Any]) -> list[str]:
+    return sorted(k for k, v in receiver.items() if k.endswith("Configs") and isinstance(v, list) and v)
+
+
+def _alert_routing(inv: Inventory, subject: MonitoringFacts) -> None:
+    ams = inv.objects("Alertmanager", MONITORING)
+    if not ams:
+        if subject.alertmanager:
+            subject.mark_unknown("alert_routing", f"Alertmanager {subject.alertmanager[0]} runs without the "
+                                 "operator: its configuration file is not visible through the API")
+        return
+    am = ams[0]
+    ns, name = str(am["metadata"].get("namespace")), str(am["metadata"]["name"])
+    ref = ((am.get("spec") or {}).get("alertmanagerConfiguration") or {}).get("name")
+    if not ref:
+        secret = (am.get("spec") or {}).get("configSecret") or f"alertmanager-{name}"
+        subject.mark_unknown("alert_routing", f"Alertmanager {ns}/{name} takes its routing from Secret {ns}/{secret}, "
+                             "which auditpack does not read; set spec.alertmanagerConfiguration to an "
+                             "AlertmanagerConfig, or attest the receivers")
+        return
+    cfg = inv.get("AlertmanagerConfig", ns, str(ref), group=MONITORING)
+    if cfg is None:
+        subject.mark_unknown("alert_routing", f"Alertmanager {ns}/{name} spec.alertmanagerConfiguration names "
+                             f"AlertmanagerConfig {ns}/{ref}, which was not found or not collected")
+        return
+    subject.evidence += [ObjectRef.of(am), ObjectRef.of(cfg)]
+    spec = cfg.get("spec") or {}
+    receivers = {str(r.get("name")): r for r in spec.get("receivers") or [] if isinstance(r, dict)}
+    root = (spec.get("route") or {}).get("receiver")
+    subject.alert_routing = AlertRouting(
+        alertmanager=f"{ns}/{name}", source=f"AlertmanagerConfig {ns}/{ref} (spec.alertmanagerConfiguration)",
+        root_receiver=str(root) if root else None, receivers=sorted(receivers),
+        receivers_without_integrations=sorted(n for n, r in receivers.items() if not _integrations(r)),
+        root_delivers=bool(root) and bool(_integrations(receivers.get(str(root), {}))))
+
+
+# --- runtime intrusion detection (11.5.1) ----------------------------------------------------------------
+
+def _ids(inv: Inventory, subject: MonitoringFacts, wls: list[Workload]) -> None:
+    pods_by_owner: dict[str, list[Obj]] = defaultdict(list)
+    for p in inv.objects("Pod", ""):
+        for ref in p["metadata"].get("ownerReferences") or []:
+            if ref.get("kind") == "DaemonSet":
+                pods_by_owner[f"{p['metadata'].get('namespace')}/{ref.get('name')}"].append(p)
+    pods_known = inv.status("Pod", "").status == "ok"
+    for ds in inv.objects("DaemonSet", "apps"):
+        product = next((p for p, rx in IDS_IMAGES.items() for c in containers_of(ds)
+                        if rx.search(str(c.get("image", "")))), None)
+        if product is None:
+            continue
+        ns, name = str(ds["metadata"].get("namespace")), str(ds["metadata"]["name"])
+        status = ds.get("status") or {}
+        running = [p for p in pods_by_owner.get(f"{ns}/{name}", []) if (p.get("status") or {}).get("phase") == "Running"]
+        if pods_known:
+            covered = sorted({str((p.get("spec") or {}).get("nodeName")) for p in running} & set(subject.nodes))
+        else:
+            covered = list(subject.nodes) if int(status.get("numberReady") or 0) >= len(subject.nodes) else []
+        facts = IDSFacts(name=f"{ns}/{name}", product=product, desired=int(status.get("desiredNumberScheduled") or 0),
+                         ready=int(status.get("numberReady") or 0), nodes_covered=covered,
+                         nodes_missing=[n for n in subject.nodes if n not in covered])
+        subject.evidence.append(ObjectRef.of(ds))
+        if product == "falco":
+            _falco_outputs(inv, subject, ds, facts)
+        else:
+            subject.mark_unknown("ids", f"{product} {ns}/{name}: where its events go is not read yet")
+        subject.ids.append(facts)
+    if inv.status("DaemonSet", "apps").status != "ok":
+        subject.mark_unknown("ids", "daemonsets could not be read")
+
+
+def _falco_outputs(inv: Inventory, subject: MonitoringFacts, ds: Obj, facts: IDSFacts) -> None:
+    ns = str(ds["metadata"].get("namespace"))
+    tpl_spec = (((ds.get("spec") or {}).get("template") or {}).get("spec")) or {}
+    falco = next((c for c in containers_of(ds) if IDS_IMAGES["falco"].search(str(c.get("image", "")))), {})
+    cm, key, problem = mounted_configmap(inv, ns, falco, tpl_spec, "/etc/falco/falco.yaml")
+    text = ((cm or {}).get("data") or {}).get(key) if cm is not None else None
+    try:
+        config = yaml.safe_load(text) if isinstance(text, str) else None
+    except yaml.YAMLError:
+        config = None
+    if not isinstance(config, dict):
+        subject.mark_unknown("ids", f"Falco {facts.name}: {problem or 'falco.yaml is not readable'}, so its outputs "
+                             "cannot be read")
+        return
+    subject.evidence.append(ObjectRef.of(cm))  # type: ignore[arg-type]
+    defaults = {"stdout_output": True, "syslog_output": True}  # falco.yaml defaults (chart 9.x)
+    for out in ("stdout_output", "syslog_output", "file_output", "http_output", "program_output", "grpc_output"):
+        section = config.get(out)
+        enabled = section.get("enabled") if isinstance(section, dict) else None
+        if enabled if enabled is not None else defaults.get(out, False):
+            facts.outputs.append(out.removesuffix("_output"))
+    grpc_on = bool((config.get("grpc") or {}).get("enabled")) if isinstance(config.get("grpc"), dict) else False
+    if "grpc" in facts.outputs and not grpc_on:
+        facts.outputs.remove("grpc")
+    facts.output_beyond_stdout = any(o in facts.outputs for o in ("http", "program", "grpc"))
+
+
+# --- alert rules for the security components (10.7.2) -----------------------------------------------------
+
+def _selected_rules(inv: Inventory) -> list[tuple[Obj, str, str]]:
+    """(PrometheusRule, alert name, expr) for every alerting rule a Prometheus selects (ruleSelector and
+    ruleNamespaceSelector; a null namespace selector means the Prometheus's own namespace only)."""
+    namespaces = {str(n["metadata"]["name"]): dict(n["metadata"].get("labels") or {})
+                  for n in inv.objects("Namespace", "")}
+    out: list[tuple[Obj, str, str]] = []
+    rules = inv.objects("PrometheusRule", MONITORING)
+    seen: set[tuple[str, str, str]] = set()
+    for prom in inv.objects("Prometheus", MONITORING):
+        spec = prom.get("spec") or {}
+        if spec.get("ruleSelector") is None:
+            continue  # the operator selects no rules without a ruleSelector
+        pns = str(prom["metadata"].get("namespace"))
+        ns_sel = spec.get("ruleNamespaceSelector")
+        for r in rules:
+            rns = str(r["metadata"].get("namespace"))
+            in_ns = rns == pns if ns_sel is None else matches(ns_sel, namespaces.get(rns, {}))
+            if not in_ns or not matches(spec.get("ruleSelector"), dict(r["metadata"].get("labels") or {})):
+                continue
+            for g in (r.get("spec") or {}).get("groups") or []:
+                for rule in g.get("rules") or []:
+                    key = (rns, str(r["metadata"]["name"]), str(rule.get("alert")))
+                    if rule.get("alert") and key not in seen:
+                        seen.add(key)
+                        out.append((r, str(rule["alert"]), str(rule.get("expr") or "")))
+    return out
+
+
+def _security_alerts(inv: Inventory, subject: MonitoringFacts) -> None:
+    rules = _selected_rules(inv)
+    cni = next((str(d["metadata"]["name"]) for d in inv.objects("DaemonSet", "apps")
+                if d["metadata"]["name"] in CNI_DAEMONSETS), None)
+    shippers = ", ".join(s.name.split("/")[-1] for s in subject.log_shippers) or None
+    ids = ", ".join(i.name.split("/")[-1] for i in subject.ids) or None
+    certs = "TLS certificates" if inv.objects("Secret", "") or inv.objects("Certificate", "cert-manager.io") else None
+    components = (("cni", cni, CNI_PATTERNS + (f"|{re.escape(cni)}" if cni else "")),
+                  ("log-shipper", shippers, SHIPPER_PATTERNS),
+                  ("ids", ids, IDS_PATTERNS),
+                  ("certificate-expiry", certs, CERT_PATTERNS))
+    for component, deployed, pattern in components:
+        rx = re.compile(pattern, re.IGNORECASE)
+        alerts = sorted({name for _, name, expr in rules if rx.search(expr) or rx.search(name)})
+        subject.security_alerts.append(ComponentAlerts(component=component, deployed=deployed, alerts=alerts))
+    subject.components_without_alerts = [c.component for c in subject.security_alerts if c.deployed and not c.alerts]
+    if inv.status("PrometheusRule", MONITORING).status in ("forbidden", "error"):
+        for f in ("security_alerts", "components_without_alerts"):
+            subject.mark_unknown(f, "prometheusrules could not be read")
+
+
+# --- API audit log shipping (10.3.3) -----------------------------------------------------------------------
+
+def _audit_shipping(inv: Inventory, subject: MonitoringFacts) -> None:
+    config = apiserver_config(inv)
+    if not config.source:
+        for f in ("audit_log_path", "audit_log_shipped_by", "audit_webhook"):
+            subject.mark_unknown(f, "the kube-apiserver flags are not visible (managed control plane, or Pods and "
+                                 "kubeadm-config not collected)")
+        return
+    subject.audit_webhook = bool(config.flags.get("audit-webhook-config-file"))
+    path = config.flags.get("audit-log-path")
+    if not path or path == "-":
+        return
+    subject.audit_log_path = path
+    control_plane = {str(n["metadata"]["name"]) for n in inv.objects("Node", "")
+                     if any(k in (n["metadata"].get("labels") or {}) for k in CONTROL_PLANE_LABELS)}
+    directory = PurePosixPath(path).parent
+    for shipper in subject.log_shippers:
+        ns, name = shipper.name.split("/", 1)
+        ds = inv.get("DaemonSet", ns, name, group="apps")
+        volumes = ((((ds or {}).get("spec") or {}).get("template") or {}).get("spec") or {}).get("volumes") or []
+        mounts = [PurePosixPath(str((v.get("hostPath") or {}).get("path"))) for v in volumes if v.get("hostPath")]
+        if any(directory == m or m in directory.parents for m in mounts) and (
+                not control_plane or control_plane <= set(shipper.nodes_covered)):
+            subject.audit_log_shipped_by.append(shipper.name)

@@ -1,0 +1,140 @@
+"""API server flags, platforms, and the logging and monitoring facts on small inventories."""
+
+from __future__ import annotations
+
+import yaml
+from helpers import NOW, inventory, node, obj, pod
+from test_collectors import ds
+
+from evidence.collectors import cluster, detection, monitoring
+from evidence.collectors.apiserver import apiserver_config
+from evidence.scope import DataScope, Scope
+
+
+def kubeadm(extra_args: object, api_version: str) -> dict:
+    doc = {"apiVersion": api_version, "kind": "ClusterConfiguration", "apiServer": {"extraArgs": extra_args}}
+    return obj("v1", "ConfigMap", "kubeadm-config", "kube-system", data={"ClusterConfiguration": yaml.safe_dump(doc)})
+
+
+def test_kubeadm_config_extra_args_map_and_list_forms() -> None:
+    v3 = apiserver_config(inventory(kubeadm({"audit-log-path": "/var/log/a.log", "encryption-provider-config": "/e"},
+                                            "kubeadm.k8s.io/v1beta3")))
+    assert v3.flags == {"audit-log-path": "/var/log/a.log", "encryption-provider-config": "/e"}
+    v4 = apiserver_config(inventory(kubeadm([{"name": "audit-policy-file", "value": "/p"},
+                                             {"name": "audit-log-path", "value": "/l"}], "kubeadm.k8s.io/v1beta4")))
+    assert v4.flags == {"audit-policy-file": "/p", "audit-log-path": "/l"} and "v1beta4" in str(v4.source)
+    c = cluster.collect(inventory(kubeadm([{"name": "audit-policy-file", "value": "/p"},
+                                           {"name": "audit-log-path", "value": "/l"},
+                                           {"name": "audit-log-maxage", "value": "30"}], "kubeadm.k8s.io/v1beta4")),
+                        Scope(), NOW)[0]
+    assert c.audit_logging and not c.apiserver_visible and c.platform == "self-managed"
+    assert c.audit is not None and c.audit.log_maxage_days == 30 and not c.secrets_encryption_configured
+    assert "no --encryption-provider-config" in c.secrets_encryption_source
+
+
+def test_managed_platforms_from_labels_and_provider_ids() -> None:
+    eks = node("ip-10-0-1-1")
+    eks["metadata"]["labels"]["eks.amazonaws.com/nodegroup"] = "general"
+    c = cluster.collect(inventory(eks), Scope(), NOW)[0]
+    assert c.platform == "eks" and "eks.amazonaws.com/nodegroup" in c.platform_source
+    assert "EKS runs the control plane" in {u.field: u.reason for u in c.unknown}["secrets_encryption_configured"]
+    gke = node("gke-1")
+    gke["spec"] = {"providerID": "gce://project/zone/gke-1"}
+    assert cluster.collect(inventory(gke), Scope(), NOW)[0].platform == "gke"
+    assert cluster.collect(inventory(node("bare")), Scope(), NOW)[0].platform == "unknown"
+
+
+def loki(config: str | None, secret: bool = False) -> list[dict]:
+    vol = {"name": "config", "secret": {"secretName": "loki"}} if secret else {"name": "config",
+                                                                              "configMap": {"name": "loki"}}
+    sts = obj("apps/v1", "StatefulSet", "loki", "logging", spec={"template": {"spec": {
+        "containers": [{"name": "loki", "image": "docker.io/grafana/loki:3.3.2",
+                        "args": ["-config.file=/etc/loki/config/config.yaml"],
+                        "volumeMounts": [{"name": "config", "mountPath": "/etc/loki/config"}]}],
+        "volumes": [vol]}}})
+    objs = [sts]
+    if config is not None:
+        objs.append(obj("v1", "ConfigMap", "loki", "logging", data={"config.yaml": config}))
+    return objs
+
+
+def mon(*objs: dict, scope: Scope | None = None):
+    return monitoring.collect(inventory(*objs), scope or Scope(), NOW)[0]
+
+
+def test_loki_retention() -> None:
+    kept = mon(*loki("compactor:\n  retention_enabled: true\nlimits_config:\n  retention_period: 8760h\n"))
+    assert kept.log_stores[0].retention_days == 365 and kept.log_stores[0].immediately_available_days == 365
+    forever = mon(*loki("limits_config:\n  retention_period: 720h\n")).log_stores[0]
+    assert forever.retention_known and forever.retention_days is None and "never deletes" in forever.retention_source
+    hidden = mon(*loki(None, secret=True))
+    assert "log_stores" in hidden.unknown_fields() and not hidden.log_stores[0].retention_known
+    assert detection.prometheus_duration_days("1y") == 365 and detection.prometheus_duration_days("30d12h") == 30.5
+    assert mon(scope=Scope(data=DataScope(health_data=["care"]))).health_data_in_scope
+
+
+def alertmanager(configuration: str | None) -> dict:
+    spec = {"alertmanagerConfiguration": {"name": configuration}} if configuration else {}
+    return obj("monitoring.coreos.com/v1", "Alertmanager", "main", "monitoring", spec=spec)
+
+
+def test_alertmanager_routing_visible_only_through_alertmanagerconfig() -> None:
+    secret_only = mon(alertmanager(None))
+    assert secret_only.alert_routing is None
+    assert "Secret monitoring/alertmanager-main" in {u.field: u.reason for u in secret_only.unknown}["alert_routing"]
+    null = obj("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig", "cfg", "monitoring",
+               spec={"route": {"receiver": "null"}, "receivers": [{"name": "null"}]})
+    r = mon(alertmanager("cfg"), null).alert_routing
+    assert r is not None and r.root_receiver == "null" and not r.root_delivers and r.receivers_without_integrations
+    ok = obj("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig", "cfg", "monitoring", spec={
+        "route": {"receiver": "oncall"}, "receivers": [{"name": "oncall", "pagerdutyConfigs": [{"routingKey": {}}]}]})
+    assert mon(alertmanager("cfg"), ok).alert_routing.root_delivers
+
+
+def test_security_alerts_count_only_rules_a_prometheus_selects() -> None:
+    prom = obj("monitoring.coreos.com/v1", "Prometheus", "k8s", "monitoring",
+               spec={"ruleSelector": {"matchLabels": {"role": "alert-rules"}}, "ruleNamespaceSelector": {}})
+    rule = {"alert": "CalicoNodeDown", "expr": 'kube_daemonset_status_number_ready{daemonset="calico-node"} < 3'}
+    selected = obj("monitoring.coreos.com/v1", "PrometheusRule", "r", "monitoring", labels={"role": "alert-rules"},
+                   spec={"groups": [{"name": "g", "rules": [rule]}]})
+    ignored = obj("monitoring.coreos.com/v1", "PrometheusRule", "x", "monitoring",
+                  spec={"groups": [{"name": "g", "rules": [{"alert": "CertExpiry", "expr": "x509_cert_not_after"}]}]})
+    m = mon(prom, selected, ignored, ds("calico-node"))
+    found = {c.component: c for c in m.security_alerts}
+    assert found["cni"].alerts == ["CalicoNodeDown"] and found["cni"].deployed == "calico-node"
+    assert found["certificate-expiry"].alerts == []  # the rule exists but no Prometheus loads it
+    assert "cni" not in m.components_without_alerts
+
+
+def test_falco_coverage_and_outputs() -> None:
+    falco = ds("falco", "falco", containers=[{"name": "falco", "image": "docker.io/falcosecurity/falco:0.39.2",
+                                              "volumeMounts": [{"name": "cfg", "mountPath": "/etc/falco"}]}])
+    falco["spec"]["template"]["spec"]["volumes"] = [{"name": "cfg", "configMap": {"name": "falco"}}]
+    falco["status"] = {"desiredNumberScheduled": 2, "numberReady": 2}
+    pods = [pod(f"falco-{n}", "falco", {}, node=n, owner=("DaemonSet", "falco")) for n in ("a", "b")]
+    stdout = obj("v1", "ConfigMap", "falco", "falco", data={"falco.yaml": "http_output:\n  enabled: false\n"})
+    m = mon(node("a"), node("b"), node("c"), falco, stdout, *pods)
+    ids = m.ids[0]
+    assert ids.nodes_missing == ["c"] and ids.outputs == ["stdout", "syslog"] and ids.output_beyond_stdout is False
+    http = obj("v1", "ConfigMap", "falco", "falco", data={"falco.yaml": (
+        "stdout_output:\n  enabled: false\nsyslog_output:\n  enabled: false\nhttp_output:\n  enabled: true\n"
+        "  url: http://falcosidekick:2801\n")})
+    assert mon(node("a"), falco, http, *pods).ids[0].outputs == ["http"]
+    hidden = mon(node("a"), falco, *pods)
+    assert "ids" in hidden.unknown_fields()
+
+
+def test_audit_log_shipping_needs_a_shipper_on_the_control_plane_with_the_directory() -> None:
+    api = pod("kube-apiserver-cp", "kube-system", {"component": "kube-apiserver"})
+    api["spec"]["containers"][0]["command"] = ["kube-apiserver", "--audit-policy-file=/p",
+                                               "--audit-log-path=/var/log/kubernetes/audit/audit.log"]
+    cp = node("cp")
+    cp["metadata"]["labels"]["node-role.kubernetes.io/control-plane"] = ""
+    shipper = ds("fluent-bit", "logging",
+                 containers=[{"name": "fluent-bit", "image": "cr.fluentbit.io/fluent/fluent-bit:3"}])
+    pods = [pod(f"fb-{n}", "logging", {}, node=n, owner=("DaemonSet", "fluent-bit")) for n in ("cp", "w")]
+    without = mon(api, cp, node("w"), shipper, *pods)
+    assert without.audit_log_path == "/var/log/kubernetes/audit/audit.log" and without.audit_log_shipped_by == []
+    shipper["spec"]["template"]["spec"]["volumes"] = [{"name": "varlog", "hostPath": {"path": "/var/log"}}]
+    assert mon(api, cp, node("w"), shipper, *pods).audit_log_shipped_by == ["logging/fluent-bit"]
+    assert "audit_log_path" in mon(node("w")).unknown_fields()

@@ -1,0 +1,214 @@
+"""Encryption between nodes (per CNI, per node, with proof) and inside namespaces (Istio PeerAuthentication,
+DestinationRules, Linkerd), and the namespace verdict: node encryption OR STRICT mTLS, never a pass without evidence."""
+
+from __future__ import annotations
+
+import json
+
+from helpers import NOW, inventory, node, obj, pod
+
+from evidence.collectors import cluster, transit
+from evidence.scope import DataScope, NamespaceScope, Scope
+
+SCOPE = Scope(namespaces=NamespaceScope(cde=["pay"], connected=["shop"]), data=DataScope(personal_data=["shop"]))
+WG = {"projectcalico.org/WireguardPublicKey": "k"}
+
+
+def ds(name: str, ns: str = "kube-system", containers: list | None = None) -> dict:
+    return obj("apps/v1", "DaemonSet", name, ns, spec={"template": {"spec": {
+        "containers": containers or [{"name": name, "image": f"example/{name}:1"}]}}})
+
+
+def felix(name: str, enabled: bool, group: str = "crd.projectcalico.org/v1") -> dict:
+    return obj(group, "FelixConfiguration", name, spec={"wireguardEnabled": enabled})
+
+
+def enc(*objs: dict, scope: Scope | None = None, **kw):
+    return cluster.collect(inventory(*objs, **kw), scope or Scope(), NOW)[0]
+
+
+# --- node encryption per CNI ---------------------------------------------------------------------------
+
+def test_calico_per_node_override_in_the_v3_group() -> None:
+    c = enc(ds("calico-node"), felix("default", True, "projectcalico.org/v3"), felix("node.b1", False),
+            node("a1", "r1", WG), node("b1", "r2", WG))
+    states = {s.node: s for s in c.node_encryption.nodes}
+    assert states["a1"].active and "WireguardPublicKey present" in states["a1"].proof and states["a1"].site == "r1"
+    # The per-node override wins over the global default even though the node still has a key.
+    assert not states["b1"].active and "node.b1 wireguardEnabled=false" in states["b1"].proof
+    link = c.links[0]
+    assert link.untrusted and not link.encrypted and link.unencrypted_pairs == 1 and link.node_pairs == 1
+
+
+def test_calico_per_node_enable_with_global_off() -> None:
+    c = enc(ds("calico-node"), felix("default", False), felix("node.a1", True), node("a1", "r1", WG), node("b1", "r1"))
+    assert c.node_encryption.nodes_active == ["a1"] and c.node_encryption.configured
+
+
+def test_cilium_wireguard_ipsec_and_missing_ciliumnodes() -> None:
+    cfg = obj("v1", "ConfigMap", "cilium-config", "kube-system",
+              data={"enable-wireguard": "true", "encrypt-node": "true"})
+    cn = obj("cilium.io/v2", "CiliumNode", "a1", annotations={"network.cilium.io/wg-pub-key": "k"})
+    c = enc(ds("cilium"), cfg, cn, obj("cilium.io/v2", "CiliumNode", "b1"), node("a1", "r1"), node("b1", "r2"))
+    ne = c.node_encryption
+    assert ne.mechanism == "wireguard" and ne.host_traffic and ne.nodes_active == ["a1"]
+    assert "missing" in {s.node: s.proof for s in ne.nodes}["b1"]
+    ipsec = obj("v1", "ConfigMap", "cilium-config", "kube-system", data={"enable-ipsec": "true"})
+    keyed = obj("cilium.io/v2", "CiliumNode", "a1", spec={"encryption": {"key": 3}})
+    assert enc(ds("cilium"), ipsec, keyed, node("a1", "r1")).node_encryption.nodes_active == ["a1"]
+    # CiliumNodes not collected: the links are unknown, so transit.node-encryption is inconclusive, not failed.
+    absent = enc(ds("cilium"), cfg, node("a1", "r1"), node("b1", "r2"), absent=("CiliumNode",))
+    reasons = {u.field: u.reason for u in absent.unknown}
+    assert "ciliumnodes" in reasons["untrusted_links_unencrypted"] and "ciliumnodes" in reasons["links"]
+
+
+def test_flannel_and_k3s_backends() -> None:
+    cfg = obj("v1", "ConfigMap", "kube-flannel-cfg", "kube-flannel",
+              data={"net-conf.json": json.dumps({"Backend": {"Type": "vxlan"}})})
+    c = enc(ds("kube-flannel-ds", "kube-flannel"), cfg, node("a", "r1"), node("b", "r2"))
+    assert not c.node_encryption.configured and c.untrusted_links_unencrypted == 1
+    args = {"k3s.io/node-args": json.dumps(["server", "--flannel-backend", "wireguard-native"]),
+            "flannel.alpha.coreos.com/backend-type": "wireguard"}
+    agent = {"k3s.io/node-args": json.dumps(["agent"])}
+    k3s = enc(node("s1", "r1", args), node("a1", "r2", agent))
+    assert k3s.cni.name == "k3s-flannel" and k3s.cni.enforces_network_policy
+    assert k3s.node_encryption.mechanism == "wireguard" and "--flannel-backend=wireguard-native" in \
+        k3s.node_encryption.configured_source
+    assert k3s.node_encryption.nodes_inactive == ["a1"]  # the agent never published its backend
+
+
+def test_antrea_and_weave() -> None:
+    conf = obj("v1", "ConfigMap", "antrea-config", "kube-system",
+               data={"antrea-agent.conf": "trafficEncryptionMode: wireGuard\n"})
+    c = enc(ds("antrea-agent"), conf, node("a", "r1", {"node.antrea.io/wireguard-public-key": "k"}), node("b", "r2"))
+    assert c.node_encryption.mechanism == "wireguard" and c.node_encryption.nodes_active == ["a"]
+    off = obj("v1", "ConfigMap", "antrea-config", "kube-system", data={"antrea-agent.conf": "featureGates: {}\n"})
+    assert not enc(ds("antrea-agent"), off, node("a")).node_encryption.configured  # default trafficEncryptionMode none
+    weave = ds("weave-net", containers=[{"name": "weave", "env": [{"name": "WEAVE_PASSWORD", "valueFrom": {
+        "secretKeyRef": {"name": "weave-passwd", "key": "p"}}}]}, {"name": "weave-npc"}])
+    w = enc(weave, node("a", "r1"), node("b", "r2"),
+            pod("weave-net-1", "kube-system", {}, node="a", owner=("DaemonSet", "weave-net")))
+    assert w.node_encryption.configured and w.node_encryption.nodes_active == ["a"]
+    assert "no weave-net" not in w.node_encryption.nodes[0].proof
+
+
+# --- namespaces: node encryption or mesh mTLS ----------------------------------------------------------
+
+def ns(name: str, labels: dict | None = None, annotations: dict | None = None) -> dict:
+    return obj("v1", "Namespace", name, labels=labels, annotations=annotations)
+
+
+def meshed_pod(name: str, namespace: str, labels: dict, node_name: str, plane: str = "sidecar") -> dict:
+    p = pod(name, namespace, labels, node=node_name)
+    if plane == "sidecar":
+        p["metadata"]["annotations"] = {"sidecar.istio.io/status": "{}"}
+        p["spec"]["containers"].append({"name": "istio-proxy"})
+    elif plane == "linkerd":
+        p["metadata"]["annotations"] = {"linkerd.io/proxy-version": "edge-26.8.3"}
+    return p
+
+
+def peer_auth(name: str, namespace: str, mode: str | None, selector: dict | None = None,
+              ports: dict | None = None, created: str = "2026-01-01T00:00:00Z", dry_run: bool = False) -> dict:
+    spec: dict = {}
+    if mode:
+        spec["mtls"] = {"mode": mode}
+    if selector:
+        spec["selector"] = {"matchLabels": selector}
+    if ports:
+        spec["portLevelMtls"] = ports
+    o = obj("security.istio.io/v1", "PeerAuthentication", name, namespace, spec=spec,
+            annotations={"istio.io/dry-run": "true"} if dry_run else None)
+    o["metadata"]["creationTimestamp"] = created
+    return o
+
+
+BASE = [ds("calico-node"), felix("default", True), node("a1", "r1", WG), node("b1", "r2"),
+        obj("apps/v1", "Deployment", "istiod", "istio-system"), ns("istio-system")]
+
+
+def spaces(*objs: dict, scope: Scope = SCOPE, **kw) -> dict:
+    return {s.name: s for s in transit.collect(inventory(*BASE, *objs, **kw), scope, NOW)}
+
+
+def test_istio_mesh_strict_namespace_permissive_and_workload_override() -> None:
+    got = spaces(ns("pay"), ns("shop"),
+                 peer_auth("default", "istio-system", "STRICT"),
+                 peer_auth("default", "shop", "PERMISSIVE"),
+                 peer_auth("api-strict", "shop", "STRICT", selector={"app": "api"}, ports={"9090": {"mode": "DISABLE"}}),
+                 peer_auth("ignored", "istio-system", "DISABLE", selector={"app": "db"}),  # selector in root: ignored
+                 meshed_pod("db-0", "pay", {"app": "db"}, "a1"), meshed_pod("api-1", "shop", {"app": "api"}, "b1"),
+                 meshed_pod("web-1", "shop", {"app": "web"}, "a1"))
+    pay, shop = got["pay"], got["shop"]
+    # b1 has no WireGuard key, so node encryption does not cover the link; STRICT mTLS does for pay.
+    assert not pay.node_encryption_covers and pay.nodes_unencrypted == ["b1"]
+    assert pay.strict_mtls_all and pay.protected and pay.protected_by == "mTLS"
+    assert "mesh-wide PeerAuthentication istio-system/default" in pay.workloads[0].mtls_source
+    modes = {w.workload: w for w in shop.workloads}
+    assert modes["Pod/web-1"].mtls_mode == "PERMISSIVE" and "namespace PeerAuthentication shop/default" in \
+        modes["Pod/web-1"].mtls_source
+    assert modes["Pod/api-1"].mtls_mode == "STRICT" and modes["Pod/api-1"].port_exceptions == [
+        "port 9090: DISABLE (PeerAuthentication shop/api-strict portLevelMtls)"]
+    assert not shop.protected and shop.protected_by == "none" and "encryption is not active on b1" in shop.reason
+    assert "Pod/web-1: PERMISSIVE" in shop.reason
+
+
+def test_unset_inherits_nothing_means_permissive_and_dry_run_is_ignored() -> None:
+    got = spaces(ns("pay"), peer_auth("default", "istio-system", "STRICT"), peer_auth("inherit", "pay", None),
+                 meshed_pod("db-0", "pay", {"app": "db"}, "a1"))
+    assert got["pay"].workloads[0].mtls_mode == "STRICT"
+    none = spaces(ns("pay"), peer_auth("soon", "istio-system", "STRICT", dry_run=True),
+                  meshed_pod("db-0", "pay", {"app": "db"}, "a1"))["pay"]
+    assert none.workloads[0].mtls_mode == "PERMISSIVE" and "Istio default PERMISSIVE" in none.workloads[0].mtls_source
+    assert "dry-run PeerAuthentications ignored: istio-system/soon" in none.mtls_reason
+
+
+def test_destination_rule_disable_and_unenrolled_workloads() -> None:
+    dr = obj("networking.istio.io/v1", "DestinationRule", "legacy", "shop",
+             spec={"host": "db.pay.svc.cluster.local", "trafficPolicy": {"tls": {"mode": "DISABLE"}}})
+    got = spaces(ns("pay"), peer_auth("default", "istio-system", "STRICT"), dr,
+                 meshed_pod("db-0", "pay", {"app": "db"}, "a1"), pod("batch-1", "pay", {"app": "batch"}, node="a1"))
+    pay = got["pay"]
+    assert pay.destination_rules_disable == [
+        "DestinationRule shop/legacy host db.pay.svc.cluster.local: tls.mode DISABLE (trafficPolicy.tls)"]
+    assert "Pod/batch-1: not enrolled in a mesh" in pay.workloads_not_strict and not pay.strict_mtls_all
+
+
+def test_ambient_and_linkerd() -> None:
+    ztunnel = ds("ztunnel", "istio-system")
+    got = spaces(ztunnel, ns("pay", labels={"istio.io/dataplane-mode": "ambient"}),
+                 ns("shop", annotations={"config.linkerd.io/default-inbound-policy": "all-authenticated"}),
+                 peer_auth("default", "istio-system", "STRICT"),
+                 pod("db-0", "pay", {"app": "db"}, node="a1"),
+                 meshed_pod("web-1", "shop", {"app": "web"}, "a1", plane="linkerd"))
+    assert got["pay"].workloads[0].dataplane == "ambient" and got["pay"].strict_mtls_all
+    shop = got["shop"]
+    assert shop.mesh == "linkerd" and shop.workloads[0].mtls_mode == "all-authenticated" and shop.strict_mtls_all
+    cm = obj("v1", "ConfigMap", "linkerd-config", "linkerd",
+             data={"values": "proxy:\n  defaultInboundPolicy: all-unauthenticated\n"})
+    default = spaces(ns("shop"), cm, meshed_pod("web-1", "shop", {"app": "web"}, "a1", plane="linkerd"))["shop"]
+    assert default.workloads[0].mtls_mode == "all-unauthenticated" and not default.strict_mtls_all
+    assert "linkerd-config" in default.workloads[0].mtls_source
+
+
+def test_single_site_namespace_needs_neither() -> None:
+    got = spaces(ns("pay"), pod("db-0", "pay", {"app": "db"}, node="a1"),
+                 scope=Scope(namespaces=NamespaceScope(cde=["pay"])))
+    pay = got["pay"]
+    # a1 is at r1; the link r1 <-> r2 reaches r1, so b1 (unencrypted) at the far end still matters.
+    assert pay.untrusted_links == ["r1 <-> r2"] and pay.nodes_unencrypted == ["b1"] and not pay.protected
+    one_site = {s.name: s for s in transit.collect(inventory(ds("calico-node"), node("a1", "r1"), node("a2", "r1"),
+                                                                ns("pay"), pod("db-0", "pay", {}, node="a1")),
+                                                      Scope(namespaces=NamespaceScope(cde=["pay"])), NOW)}["pay"]
+    assert one_site.protected and one_site.protected_by == "no untrusted links"
+
+
+def test_missing_evidence_is_unknown_never_protected() -> None:
+    # PeerAuthentications not in the snapshot while Istio runs: mTLS unknown; node encryption does not cover.
+    got = spaces(ns("pay"), meshed_pod("db-0", "pay", {"app": "db"}, "b1"), absent=("PeerAuthentication",))
+    pay = got["pay"]
+    reasons = {u.field: u.reason for u in pay.unknown}
+    assert "no PeerAuthentications in the snapshot" in reasons["strict_mtls_all"]
+    assert "protected" in reasons and pay.protected_by == "unknown"
+    denied = spaces(ns("pay"), pod("db-0", "pay", {}, node="a1"), denied=("Pod",))["pay"]
+    assert "could not list pods" in {u.field: u.reason for u in denied.unknown}["protected"]
