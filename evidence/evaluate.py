@@ -35,6 +35,11 @@ SUBJECT_SOURCES: dict[str, list[tuple[str, str, str]]] = {
                      ("rbac.authorization.k8s.io", "RoleBinding", "rolebindings")],
     "namespace_credentials": [("", "Namespace", "namespaces")],
     "namespace_posture": [("", "Namespace", "namespaces")],
+    "auth_proxy": [("apps", "Deployment", "deployments")],
+    "workload_identity": [("apps", "Deployment", "deployments"), ("apps", "DaemonSet", "daemonsets"),
+                          ("apps", "StatefulSet", "statefulsets")],
+    "image_scan": [("apps", "Deployment", "deployments"), ("apps", "DaemonSet", "daemonsets"),
+                   ("apps", "StatefulSet", "statefulsets")],
 }
 
 
