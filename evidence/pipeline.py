@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evidence import __version__, attest, diff, oscal, signing
+from evidence import __version__, attest, diff, matrix, oscal, signing
 from evidence import scope as scope_mod
 from evidence.collectors import collect_all
 from evidence.controls import SEVERITY_ORDER, load_catalogue
@@ -72,8 +72,17 @@ def collect(opts: RunOptions) -> RunSummary:
     previous = diff.read_pack(opts.previous) if opts.previous else None
     catalogue = load_catalogue(opts.controls)
     scope = scope_mod.load(opts.scope)
-    attestations = attest.load(opts.attestations, catalogue) if opts.attestations else []  # before reading the cluster
+    # Attestations are checked before the cluster is read: a YAML file (auditpack attest), or a previous pack's
+    # control-matrix.xlsx whose Owner/Attestation/Comment/Evidence link columns the compliance team filled in.
+    sheet = None
+    if opts.attestations is not None and opts.attestations.suffix.lower() == ".xlsx":
+        sheet = matrix.load(opts.attestations, catalogue, (opts.as_of or started).date())
+        attestations = sheet.attestations
+    else:
+        attestations = attest.load(opts.attestations, catalogue) if opts.attestations else []
     inv = load_inventory(opts, opts.cluster_name or scope.cluster_name)
+    if sheet is not None:
+        sheet.check_cluster(inv.source.cluster.kube_system_uid)
     as_of = opts.as_of or inv.source.collected_at
     probe_record = None
     if opts.probe is not None:  # the opt-in live probe: its results become evidence objects (DESIGN.md)
@@ -107,6 +116,8 @@ def collect(opts: RunOptions) -> RunSummary:
         w.write_json("results.json", results.model_dump(mode="json"))
         if probe_record is not None:
             w.write_json("probes/tls.json", probe_record)
+        if sheet is not None:
+            w.write_json("matrix.json", sheet.record())
         if opts.attestations is not None:
             attest.copy_attachments(w.tmp, attestations)
             w.write_json("attestations.json", attest.pack_record(opts.attestations, attestations))

@@ -27,6 +27,7 @@ class ReportData:
     index: list[dict[str, Any]]
     changes: dict[str, Any] | None = None  # changes.json, when the run compared with a previous pack
     scope: dict[str, Any] | None = None  # scope.json: CDE namespaces, sites, approved flows, waivers
+    matrix: dict[str, Any] | None = None  # matrix.json: entries carried over from the previous control matrix
 
     @classmethod
     def load(cls, root: Path, evidence: dict[str, Any], digest: str) -> ReportData:
@@ -38,7 +39,7 @@ class ReportData:
 
         return cls(root, evidence, digest, Results.model_validate(read("results.json")), read("facts.json"),
                    read("collection.json"), read("inventory/index.json"), optional("changes.json"),
-                   optional("scope.json"))
+                   optional("scope.json"), optional("matrix.json"))
 
     @property
     def cluster(self) -> dict[str, Any]:

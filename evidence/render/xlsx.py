@@ -98,6 +98,13 @@ def _properties(wb: Any, data: ReportData) -> None:
     p.keywords = f"auditpack; evidence digest {data.digest}"
     p.description = (f"Evaluated {data.results.as_of.isoformat()} from the audit pack whose evidence "
                      f"digest is {data.digest}.")
+    # Read back by `collect --attestations control-matrix.xlsx` to refuse a workbook of another cluster.
+    from openpyxl.packaging.custom import StringProperty
+
+    from evidence.matrix import CLUSTER_PROPERTY, DIGEST_PROPERTY
+
+    wb.custom_doc_props.append(StringProperty(name=CLUSTER_PROPERTY, value=str(data.cluster.get("kube_system_uid"))))
+    wb.custom_doc_props.append(StringProperty(name=DIGEST_PROPERTY, value=data.digest))
 
 
 # -- cells and styles ---------------------------------------------------------------------------------------
@@ -415,21 +422,28 @@ def _requirements(book: _Book, data: ReportData) -> None:
         # `<evidence digest short>|<framework>|<requirement id>`: how attestations are imported back.
         Col("Key", width=40, hidden=True),
     ]
-    def attested(q: Any) -> tuple[Any, str | None, str | None]:
-        """Recorded attestations (auditpack attest) pre-fill the Attestation and Evidence link columns."""
+    def attested(q: Any) -> tuple[Any, str | None, str | None, str | None]:
+        """Recorded attestations pre-fill the Attestation, Owner and Evidence link columns (so the workbook can be
+        passed back as --attestations next quarter)."""
         current = [a for a in q.attestations if not a.expired]
         until = max((a.valid_until for a in current), default=None)
         links = _lines(a.attachment for a in current if a.attachment) or None
-        return until, "attested" if current else None, links
+        owners = _lines(dict.fromkeys(a.by for a in current)) or None
+        return until, "attested" if current else None, links, owners
 
+    # What people wrote in the previous quarter's workbook (collect --attestations control-matrix.xlsx) comes back.
+    carried = {(e["framework"], e["requirement"]): e for e in (data.matrix or {}).get("entries", [])}
     rows = []
     for q in r.requirements:
-        until, state, links = attested(q)
+        until, state, links, owners = attested(q)
+        prev = carried.get((q.framework, q.id), {})
         rows.append([q.framework, q.id, family.get((q.framework, q.family), q.family), q.title, q.status,
                      "automated" if q.controls else "manual", q.automatable, q.frequency, ", ".join(q.controls),
                      _lines(f"{c}: {control_status.get(c, 'unknown')}" for c in q.controls), q.manual_evidence,
-                     until, None, state, None, links, f"{short}|{q.framework}|{q.id}"])
+                     until, prev.get("owner") or owners, state or prev.get("attestation"), prev.get("comment"),
+                     links or prev.get("evidence_link"), f"{short}|{q.framework}|{q.id}"])
     ((ws, n),) = book.table("Requirements", cols, rows, freeze="C2")
+    _protect(ws, cols, n)
     attest = get_column_letter(cols.index(next(c for c in cols if c.header == "Attestation")) + 1)
     dv = DataValidation(type="list", formula1='"' + ",".join(ATTESTATION) + '"', allow_blank=True,
                         showErrorMessage=True, errorTitle="Attestation",
@@ -437,6 +451,25 @@ def _requirements(book: _Book, data: ReportData) -> None:
                         promptTitle="Attestation", prompt=", ".join(ATTESTATION))
     dv.add(f"{attest}2:{attest}{max(n + 1, 2)}")
     ws.data_validations.append(dv)
+
+
+def _protect(ws: Any, cols: Sequence[Col], rows: int) -> None:
+    """Lock the sheet except the columns people fill in; filtering and sorting stay allowed. No password: the
+    protection prevents accidents, the hidden Key column and the pack's hashes prevent the rest."""
+    from openpyxl.styles import Protection
+
+    if ws.parent.write_only:
+        return  # streamed sheets cannot be protected cell by cell
+    for i, col in enumerate(cols, start=1):
+        if col.yours:
+            letter = get_column_letter(i)
+            for r in range(2, rows + 2):
+                ws[f"{letter}{r}"].protection = Protection(locked=False)
+    ws.protection.sheet = True
+    ws.protection.autoFilter = False
+    ws.protection.sort = False
+    ws.protection.formatColumns = False
+    ws.protection.formatRows = False
 
 
 def _controls(book: _Book, data: ReportData) -> None:
