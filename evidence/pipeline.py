@@ -103,7 +103,8 @@ def collect(opts: RunOptions) -> RunSummary:
         "started_at": started.isoformat(),
         "catalogue": {"version": __version__, "digest": catalogue.digest, "controls": len(catalogue.controls),
                       "frameworks": {f.id: f.version for f in catalogue.frameworks}},
-        "scope_digest": hashlib.sha256(dumps(scope_json)).hexdigest(),
+        # The digest of what the scope says, not of where the file was: the same scope gives the same digest.
+        "scope_digest": hashlib.sha256(dumps(scope.digest_source())).hexdigest(),
     }
     from evidence.render import pdf, xlsx
 

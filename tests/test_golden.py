@@ -26,6 +26,7 @@ _VOLATILE = [
     (re.compile(r"\b[0-9a-f]{12}(?=\|)"), "<digest12>"),  # the Key column's pack prefix
     (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(\+00:00|Z)?( UTC)?"), "<timestamp>"),
     (re.compile(r"\b\d+\.\d+ ?s\b"), "<seconds>"),
+    (re.compile(r"/[^\s\"'<>]*/(?=samples/)"), "<checkout>/"),  # where the repository was cloned
     (re.compile(r"/tmp/[^\s\"'<]*"), "<tmp>"),
 ]
 
