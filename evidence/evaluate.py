@@ -159,13 +159,7 @@ def _aggregate(statuses: list[str]) -> Status:
 
 
 def _problem(entry: CollectionEntry, plural: str) -> str:
-    if entry.status == "forbidden":
-        return f"permission denied: list {plural}"
-    if entry.status == "absent":
-        return f"no {plural} in the snapshot (not collected?)"
-    if entry.status == "not_served":
-        return f"{plural} are not served by this cluster"
-    return f"could not list {plural}: {entry.message or entry.status}"
+    return entry.reason(plural) or f"{plural} were read"
 
 
 def collection_problems(log: list[CollectionEntry]) -> list[str]:

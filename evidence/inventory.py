@@ -61,6 +61,20 @@ class CollectionEntry(BaseModel):
     def label(self) -> str:
         return f"{self.kind}.{self.group}" if self.group else self.kind
 
+    def reason(self, plural: str, namespace: str | None = None) -> str | None:
+        """None when the type was read; else why not, in the words every output uses
+        (e.g. "permission denied: list secrets")."""
+        if self.status == "ok":
+            return None
+        where = f" in namespace {namespace}" if namespace and self.namespace == namespace else ""
+        if self.status == "forbidden":
+            return f"permission denied: list {plural}{where}"
+        if self.status == "absent":
+            return f"no {plural} in the snapshot (not collected?)"
+        if self.status == "not_served":
+            return f"{plural} are not served by this cluster"
+        return f"could not list {plural}{where}: {self.message or self.status}"
+
 
 class Duplicate(BaseModel):
     """An object that appeared more than once in the source; one copy was kept."""

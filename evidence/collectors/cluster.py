@@ -53,12 +53,7 @@ def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[ClusterFacts]
 
 
 def _why(inv: Inventory, kind: str, group: str, plural: str) -> str:
-    st = inv.status(kind, group)
-    if st.status == "forbidden":
-        return f"permission denied: list {plural}"
-    if st.status == "absent":
-        return f"no {plural} in the snapshot (not collected?)"
-    return f"could not list {plural}: {st.message or st.status}"
+    return inv.status(kind, group).reason(plural) or f"{plural} were read"
 
 
 def _daemonset(inv: Inventory, *names: str) -> Obj | None:

@@ -10,7 +10,6 @@ shown), a Loki configuration kept in a Secret, Falco outputs when its configurat
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -18,7 +17,7 @@ import yaml
 
 from evidence.collectors.apiserver import apiserver_config
 from evidence.collectors.toplevel import Workload, mounted_configmap, workloads
-from evidence.collectors.workloads import containers_of, flags
+from evidence.collectors.workloads import containers_of, daemonset_coverage, daemonset_pods, flags
 from evidence.facts import AlertRouting, ComponentAlerts, IDSFacts, LogStore, MonitoringFacts
 from evidence.inventory import Inventory, Obj, ObjectRef
 from evidence.netpol.selectors import matches
@@ -148,12 +147,7 @@ def _alert_routing(inv: Inventory, subject: MonitoringFacts) -> None:
 # --- runtime intrusion detection (11.5.1) ----------------------------------------------------------------
 
 def _ids(inv: Inventory, subject: MonitoringFacts, wls: list[Workload]) -> None:
-    pods_by_owner: dict[str, list[Obj]] = defaultdict(list)
-    for p in inv.objects("Pod", ""):
-        for ref in p["metadata"].get("ownerReferences") or []:
-            if ref.get("kind") == "DaemonSet":
-                pods_by_owner[f"{p['metadata'].get('namespace')}/{ref.get('name')}"].append(p)
-    pods_known = inv.status("Pod", "").status == "ok"
+    index = daemonset_pods(inv)
     for ds in inv.objects("DaemonSet", "apps"):
         product = next((p for p, rx in IDS_IMAGES.items() for c in containers_of(ds)
                         if rx.search(str(c.get("image", "")))), None)
@@ -161,11 +155,7 @@ def _ids(inv: Inventory, subject: MonitoringFacts, wls: list[Workload]) -> None:
             continue
         ns, name = str(ds["metadata"].get("namespace")), str(ds["metadata"]["name"])
         status = ds.get("status") or {}
-        running = [p for p in pods_by_owner.get(f"{ns}/{name}", []) if (p.get("status") or {}).get("phase") == "Running"]
-        if pods_known:
-            covered = sorted({str((p.get("spec") or {}).get("nodeName")) for p in running} & set(subject.nodes))
-        else:
-            covered = list(subject.nodes) if int(status.get("numberReady") or 0) >= len(subject.nodes) else []
+        _, covered, _ = daemonset_coverage(inv, ds, subject.nodes, index)
         facts = IDSFacts(name=f"{ns}/{name}", product=product, desired=int(status.get("desiredNumberScheduled") or 0),
                          ready=int(status.get("numberReady") or 0), nodes_covered=covered,
                          nodes_missing=[n for n in subject.nodes if n not in covered])

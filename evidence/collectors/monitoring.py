@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from datetime import datetime
 
 from evidence.collectors import detection
-from evidence.collectors.workloads import containers_of
+from evidence.collectors.workloads import containers_of, daemonset_coverage, daemonset_pods
 from evidence.facts import LogShipper, MonitoringFacts
 from evidence.inventory import Inventory, Obj, ObjectRef
 from evidence.scope import Scope
@@ -74,12 +73,7 @@ def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[MonitoringFac
 
 
 def _log_shippers(inv: Inventory, subject: MonitoringFacts, nodes: list[str]) -> None:
-    pods_by_owner: dict[str, list[Obj]] = defaultdict(list)
-    for p in inv.objects("Pod", ""):
-        for ref in p["metadata"].get("ownerReferences") or []:
-            if ref.get("kind") == "DaemonSet":
-                pods_by_owner[f"{p['metadata'].get('namespace')}/{ref.get('name')}"].append(p)
-    pods_known = inv.status("Pod", "").status == "ok"
+    index = daemonset_pods(inv)
     covered_all: set[str] = set()
     for ds in inv.objects("DaemonSet", "apps"):
         images = _images(ds)
@@ -88,14 +82,8 @@ def _log_shippers(inv: Inventory, subject: MonitoringFacts, nodes: list[str]) ->
             continue
         ns, name = str(ds["metadata"].get("namespace")), str(ds["metadata"]["name"])
         status = ds.get("status") or {}
-        running = [p for p in pods_by_owner.get(f"{ns}/{name}", [])
-                   if (p.get("status") or {}).get("phase") == "Running"]
-        if pods_known:
-            covered = sorted({str((p.get("spec") or {}).get("nodeName")) for p in running} & set(nodes))
-        else:
-            # Without Pods, trust the DaemonSet status only if it is ready on as many nodes as exist.
-            ready = int(status.get("numberReady") or 0)
-            covered = list(nodes) if ready >= len(nodes) else []
+        running, covered, from_status = daemonset_coverage(inv, ds, nodes, index)
+        if from_status:
             subject.mark_unknown("nodes_without_log_shipper", "Pods not collected; coverage from DaemonSet status")
         subject.evidence.append(ObjectRef.of(ds))
         subject.evidence += [ObjectRef.of(p) for p in running]

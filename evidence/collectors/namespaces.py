@@ -111,7 +111,7 @@ def _policy_writers(inv: Inventory, scope: Scope) -> NetworkPolicyAccess:
                          ("Role", "roles"), ("RoleBinding", "rolebindings")):
         st = inv.status(kind, "rbac.authorization.k8s.io")
         if st.status != "ok":
-            subject.mark_unknown("unapproved", _why(st.status, plural, st.message))
+            subject.mark_unknown("unapproved", st.reason(plural) or "")
     if not admins:
         subject.mark_unknown("unapproved", "no network team declared: set network_admin_groups in the scope file")
     return subject
@@ -174,25 +174,18 @@ def _namespaces(inv: Inventory, scope: Scope) -> list[NamespaceFacts]:
         pol_status = inv.status("NetworkPolicy", "networking.k8s.io", name)
         pod_status = inv.status("Pod", "", name)
         if pol_status.status != "ok":
-            why = _why(pol_status.status, "networkpolicies", pol_status.message)
+            why = pol_status.reason("networkpolicies", name) or ""
             for f in ("network_policies", "default_deny_ingress", "default_deny_egress", "pods_not_selected",
                       "allow_all_ingress_policies", "allow_all_egress_policies"):
                 subject.mark_unknown(f, why)
         if pod_status.status in ("forbidden", "error"):
-            subject.mark_unknown("pods_not_selected", _why(pod_status.status, "pods", pod_status.message))
-            subject.mark_unknown("pods", _why(pod_status.status, "pods", pod_status.message))
+            subject.mark_unknown("pods_not_selected", pod_status.reason("pods", name) or "")
+            subject.mark_unknown("pods", pod_status.reason("pods", name) or "")
         elif derived:
             subject.scope_reason += "; pods derived from workload templates (no Pods in the snapshot)"
         out.append(subject)
     return out
 
-
-def _why(status: str, resource: str, message: str | None) -> str:
-    if status == "forbidden":
-        return f"permission denied: list {resource}"
-    if status == "absent":
-        return f"no {resource} in the snapshot (not collected?)"
-    return f"could not list {resource}: {message or status}"
 
 
 def _namespace_of(endpoint: str) -> str | None:

@@ -46,14 +46,4 @@ class Scopes:
 
 def why(inv: Inventory, kind: str, group: str, plural: str, namespace: str | None = None) -> str | None:
     """None when the resource type was read; else why not, in the collection log's words."""
-    st = inv.status(kind, group, namespace)
-    if st.status == "ok":
-        return None
-    where = f" in namespace {namespace}" if namespace and st.namespace == namespace else ""
-    if st.status == "forbidden":
-        return f"permission denied: list {plural}{where}"
-    if st.status == "absent":
-        return f"no {plural} in the snapshot (not collected?)"
-    if st.status == "not_served":
-        return f"{plural} are not served by this cluster"
-    return f"could not list {plural}{where}: {st.message or st.status}"
+    return inv.status(kind, group, namespace).reason(plural, namespace)

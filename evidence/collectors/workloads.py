@@ -118,3 +118,26 @@ def flags(args: list[str]) -> dict[str, str]:
                 out[name] = "true"
         i += 1
     return out
+
+
+def daemonset_pods(inv: Inventory) -> dict[str, list[Obj]]:
+    """Running pods per DaemonSet ('ns/name'), for node-coverage questions (log shippers, IDS, CNI agents)."""
+    out: dict[str, list[Obj]] = {}
+    for p in inv.objects("Pod", ""):
+        if (p.get("status") or {}).get("phase") != "Running":
+            continue
+        for ref in _meta(p).get("ownerReferences") or []:
+            if ref.get("kind") == "DaemonSet":
+                out.setdefault(f"{_meta(p).get('namespace')}/{ref.get('name')}", []).append(p)
+    return out
+
+
+def daemonset_coverage(inv: Inventory, ds: Obj, nodes: list[str],
+                       index: dict[str, list[Obj]]) -> tuple[list[Obj], list[str], bool]:
+    """(running pods, nodes covered, from_status): the nodes where the DaemonSet runs a pod. Without Pods in the
+    inventory, its status is trusted only when it is ready on as many nodes as exist (from_status=True)."""
+    running = index.get(f"{_meta(ds).get('namespace')}/{_meta(ds).get('name')}", [])
+    if inv.status("Pod", "").status == "ok":
+        return running, sorted({str((p.get("spec") or {}).get("nodeName")) for p in running} & set(nodes)), False
+    ready = int((ds.get("status") or {}).get("numberReady") or 0)
+    return [], (list(nodes) if ready >= len(nodes) else []), True
