@@ -26,6 +26,8 @@ _VOLATILE = [
     (re.compile(r"\b[0-9a-f]{12}(?=\|)"), "<digest12>"),  # the Key column's pack prefix
     (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(\+00:00|Z)?( UTC)?"), "<timestamp>"),
     (re.compile(r"\b\d+\.\d+ ?s\b"), "<seconds>"),
+    # Sizes of pack files that record paths (scope.json, attestations.json) depend on where the checkout is.
+    (re.compile(r'<td class="num">[\d\u2009\u202f\u00a0 ,]+</td>(?=<td class="code sha">)'), '<td class="num"><bytes></td>'),
     (re.compile(r"/[^\s\"'<>]*/(?=samples/)"), "<checkout>/"),  # where the repository was cloned
     (re.compile(r"/tmp/[^\s\"'<]*"), "<tmp>"),
 ]
