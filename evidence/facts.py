@@ -339,6 +339,8 @@ class CdeFlow(Subject):
     approval: str | None = Field(description="the business reason of the approved flow")
     unapproved_ports: list[str]
     policies: list[str] = Field(description="NetworkPolicies (ns/name) whose ingress rules admit the flow")
+    rules: list[str] = Field(default_factory=list,
+                             description="each admitting rule: 'ns/name ingress[i]: ports' (i counts from 0)")
     unjustified_policies: list[str] = Field(description="of those, the ones without a justification annotation")
     destination_isolated: bool = Field(description="some policy selects the destination for ingress")
     policies_enforced: bool | None = None

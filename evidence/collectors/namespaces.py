@@ -264,6 +264,8 @@ def _cde_flows(inv: Inventory, engine: Engine, scope: Scope, classes: dict[str, 
             src_scope_class=classes.get(src_ns, "unclassified") if src_ns else "external",
             ports=port_labels(conns), approved=approval is not None and not unapproved,
             approval=approval.reason if approval else None, unapproved_ports=unapproved, policies=allowing,
+            rules=[f"{r['policy']} ingress[{r['rule']}]: {', '.join(port_labels(ConnSet.from_json(r['conns'])))}"
+                   for r in ingress.get("rules") or []],
             unjustified_policies=[p for p in allowing if not ((policies.get(p, {}).get("metadata") or {})
                                                               .get("annotations") or {}).get(JUSTIFICATION)],
             destination_isolated=bool(ingress.get("isolated")), policies_enforced=enforced,

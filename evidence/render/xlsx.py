@@ -545,7 +545,8 @@ def _cde_flows(book: _Book, data: ReportData) -> None:
     book.table("Flows into CDE", cols, [[status.get(f["id"], "inconclusive"), f["src"], f["dst"],
                                          "yes" if f["external"] else "no", f["src_scope_class"], ", ".join(f["ports"]),
                                          ", ".join(f["unapproved_ports"]), f.get("approval"),
-                                         _lines(f["policies"]), _lines(f["unjustified_policies"]), None]
+                                         _lines(f.get("rules") or f["policies"]), _lines(f["unjustified_policies"]),
+                                         None]
                                         for f in flows])
 
 
