@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import hashlib
 import json
 import os
 import shutil
@@ -26,12 +25,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from evidence import yamlfile
 from evidence.controls import Catalogue
 from evidence.errors import InputError
 from evidence.evaluate import AttestationInfo, Results
+from evidence.pack import sha256_file
 
 HEADER = """\
 # auditpack attestations: statements for requirements no cluster can show (see README "Attestations").
@@ -80,24 +80,8 @@ class Attestation:
         return f"attachments/{self.sha256[:12]}-{self.attachment.name}"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _read(path: Path) -> list[dict[str, Any]]:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise AttestationError(f"attestations file {path}: {exc.strerror}", "check the --attestations path") from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}" if mark else "unknown line"
-        raise AttestationError(f"attestations file {path}: {where}: malformed YAML: {exc.problem}",
-                               "fix the YAML syntax at that line") from None
+    raw = yamlfile.read(path, AttestationError, "attestations file", "check the --attestations path")
     if raw is None:
         return []
     try:
@@ -146,7 +130,7 @@ def validate(path: Path, raw: dict[str, Any], index: int, catalogue: Catalogue) 
         if not attachment.is_file():
             raise AttestationError(f"{label}: attachment {entry.attachment} does not exist ({attachment})",
                                    "give a path relative to the attestations file, or remove the attachment")
-        digest = _sha256(attachment)
+        digest = sha256_file(attachment)
     return Attestation(entry, label, attachment, digest)
 
 
@@ -174,7 +158,7 @@ def apply(results: Results, attestations: list[Attestation], today: date) -> Res
 
 def pack_record(path: Path, attestations: list[Attestation]) -> dict[str, Any]:
     """attestations.json: the file as read (its hash) and every entry with its attachment's place in the pack."""
-    return {"file": str(path), "sha256": _sha256(path),
+    return {"file": str(path), "sha256": sha256_file(path),
             "entries": [{**a.entry.model_dump(mode="json"), "attachment_in_pack": a.pack_path,
                          "attachment_sha256": a.sha256} for a in attestations]}
 
@@ -185,7 +169,7 @@ def copy_attachments(root: Path, attestations: list[Attestation]) -> None:
             target = root / a.pack_path
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(a.attachment, target)
-            if _sha256(target) != a.sha256:  # changed while the run was going: the statement's file is unclear
+            if sha256_file(target) != a.sha256:  # changed while the run was going: the statement's file is unclear
                 raise AttestationError(f"{a.label}: attachment {a.attachment} changed while the pack was written",
                                        "run collect again once the file is final")
 

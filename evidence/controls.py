@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from evidence import yamlfile
 from evidence.cel import CelCompileError, Program, compile_expr
 from evidence.errors import ControlError
 from evidence.facts import SUBJECT_TYPES
@@ -123,14 +123,7 @@ class Catalogue:
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        raise ControlError(f"{path}: {where}: malformed YAML: {exc.problem}", "fix the YAML syntax") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ControlError(f"{path}: cannot read: {exc}", "check the file") from None
+    return yamlfile.read(path, ControlError, "control file", "check the file")
 
 
 def _validation_message(path: Path, exc: ValidationError) -> ControlError:

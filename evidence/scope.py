@@ -12,9 +12,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from evidence import yamlfile
 from evidence.errors import ScopeError
 
 SCOPE_LABEL = "pci.auditpack.io/scope"
@@ -105,15 +105,7 @@ def load(path: Path | None) -> Scope:
     """Load and validate a scope file; None gives the inferred default scope."""
     if path is None:
         return Scope()
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ScopeError(f"scope file {path}: {exc.strerror}", "check the --scope path") from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}" if mark else "unknown line"
-        raise ScopeError(f"scope file {path}: {where}: malformed YAML: {exc.problem}",
-                         "fix the YAML syntax at that line") from None
+    raw = yamlfile.read(path, ScopeError, "scope file", "check the --scope path")
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
