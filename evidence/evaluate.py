@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -22,24 +23,96 @@ from evidence.scope import Scope, Waiver
 
 Status = Literal["pass", "fail", "inconclusive", "not_applicable", "manual", "waived"]
 STATUSES: tuple[Status, ...] = ("fail", "inconclusive", "pass", "waived", "not_applicable", "manual")
-# Which kinds a subject type is built from: with none of them readable, "no subjects" proves nothing.
-SUBJECT_SOURCES: dict[str, list[tuple[str, str, str]]] = {
-    "ingress_host": [("networking.k8s.io", "Ingress", "ingresses")],
-    "namespace": [("", "Namespace", "namespaces")],
-    "certificate": [("", "Secret", "secrets")],
-    "namespace_transit": [("", "Namespace", "namespaces")],
-    "cde_flow": [("", "Namespace", "namespaces"), ("networking.k8s.io", "NetworkPolicy", "networkpolicies"),
-                 ("", "Pod", "pods")],
-    "host_auth": [("networking.k8s.io", "Ingress", "ingresses")],
-    "rbac_subject": [("rbac.authorization.k8s.io", "ClusterRoleBinding", "clusterrolebindings"),
-                     ("rbac.authorization.k8s.io", "RoleBinding", "rolebindings")],
-    "namespace_credentials": [("", "Namespace", "namespaces")],
-    "namespace_posture": [("", "Namespace", "namespaces")],
-    "auth_proxy": [("apps", "Deployment", "deployments")],
-    "workload_identity": [("apps", "Deployment", "deployments"), ("apps", "DaemonSet", "daemonsets"),
-                          ("apps", "StatefulSet", "statefulsets")],
-    "image_scan": [("apps", "Deployment", "deployments"), ("apps", "DaemonSet", "daemonsets"),
-                   ("apps", "StatefulSet", "statefulsets")],
+# Which kinds each subject type is derived from (issue 14, DESIGN.md "Every fact knows its sources"). A kind whose
+# read was denied or failed makes the listed facts of every subject of that type unknown, with the reason, so any
+# rule, applies_if or manual_if that reads them is inconclusive; no fields listed: every fact of the subject.
+# `primary` kinds are those the subjects are built from: when one was not read, "no subjects" proves nothing.
+# tests/test_denied_inputs.py denies every kind each collector reads, in turn, and fails on a verdict it changes
+# into pass, not_applicable or manual: a new collector or control that reads more must declare it here.
+@dataclass(frozen=True)
+class Source:
+    group: str
+    kind: str
+    plural: str
+    fields: tuple[str, ...] = ()  # the facts derived from it; empty: all of the subject's facts
+    primary: bool = False
+
+
+def _src(group: str, kind: str, *fields: str, primary: bool = False) -> Source:
+    t = find(kind, group)
+    if t is None:  # a programming error, caught by the first import in any test run
+        raise ValueError(f"{kind}.{group} is not in evidence/kinds.py")
+    return Source(group, kind, t.plural, tuple(fields), primary)
+
+
+_CORE, _APPS, _BATCH, _RBAC, _NET = "", "apps", "batch", "rbac.authorization.k8s.io", "networking.k8s.io"
+_MON = "monitoring.coreos.com"
+# Workloads and their owners: who runs a pod, what a Deployment runs (names, images, settings).
+_OWNERS = ((_APPS, "Deployment"), (_APPS, "DaemonSet"), (_APPS, "StatefulSet"), (_APPS, "ReplicaSet"),
+           (_BATCH, "Job"), (_BATCH, "CronJob"))
+# NetworkPolicy and the CNI policy kinds the reachability engine reads.
+_POLICIES = ((_NET, "NetworkPolicy"), ("crd.projectcalico.org", "GlobalNetworkPolicy"),
+             ("crd.projectcalico.org", "NetworkPolicy"), ("cilium.io", "CiliumNetworkPolicy"),
+             ("cilium.io", "CiliumClusterwideNetworkPolicy"), ("policy.networking.k8s.io", "ClusterNetworkPolicy"))
+_ROLES = ((_RBAC, "ClusterRole"), (_RBAC, "ClusterRoleBinding"), (_RBAC, "Role"), (_RBAC, "RoleBinding"))
+# Every kind that defines an entry point, and what configures the controllers behind them.
+_ENTRY = ((_NET, "Ingress"), (_NET, "IngressClass"), (_CORE, "Service"), ("gateway.networking.k8s.io", "Gateway"),
+          ("gateway.networking.k8s.io", "GatewayClass"), ("gateway.networking.k8s.io", "HTTPRoute"),
+          ("networking.istio.io", "Gateway"), ("traefik.io", "IngressRoute"), ("traefik.io", "TLSOption"),
+          ("traefik.io", "Middleware"), ("projectcontour.io", "HTTPProxy"), (_CORE, "ConfigMap"))
+_CNI = ((_APPS, "DaemonSet"), (_CORE, "ConfigMap"), ("crd.projectcalico.org", "FelixConfiguration"),
+        ("projectcalico.org", "FelixConfiguration"), ("cilium.io", "CiliumNode"))
+
+
+def _all(pairs: tuple[tuple[str, str], ...], *fields: str) -> list[Source]:
+    return [_src(g, k, *fields) for g, k in pairs]
+
+
+_CERT_FIELDS = ("secret_found", "x509", "untrusted_issuer", "untrusted_reason", "hosts_not_covered")
+_HOST_CERT_FIELDS = ("secret_found", "certificate", "certificate_id", "san_covers_host", "fallback_certificate")
+SUBJECT_SOURCES: dict[str, list[Source]] = {
+    "cluster": [_src(_CORE, "Node", primary=True), _src(_CORE, "Pod"), *_all(_CNI)],
+    "namespace": [_src(_CORE, "Namespace", primary=True), _src(_CORE, "Pod"), *_all(_POLICIES),
+                  *_all(_CNI, "policies_enforced", "enforcement_reason"), *_all(_OWNERS, "pods_not_selected")],
+    "cde_flow": [_src(_CORE, "Namespace", primary=True), _src(_NET, "NetworkPolicy", primary=True),
+                 _src(_CORE, "Pod", primary=True), _src(_CORE, "Node"), *_all(_POLICIES), *_all(_CNI),
+                 *_all(_OWNERS), _src(_MON, "Prometheus"), _src(_MON, "Alertmanager")],
+    "network_policy_access": [*[_src(g, k, primary=True) for g, k in _ROLES]],
+    "ingress_host": [_src(_NET, "Ingress", primary=True), *_all(_ENTRY), _src(_CORE, "Namespace"),
+                     *_all(_OWNERS[:3]), _src(_CORE, "Secret", *_HOST_CERT_FIELDS)],
+    "certificate": [_src(_CORE, "Secret", *_CERT_FIELDS, primary=True), _src("cert-manager.io", "Certificate"),
+                    _src("cert-manager.io", "Issuer"), _src("cert-manager.io", "ClusterIssuer"),
+                    *_all(_ENTRY, "hosts", "host_names", "public_hosts", "hosts_not_covered", "in_use"),
+                    _src(_CORE, "Namespace", "hosts", "public_hosts", "in_use"),
+                    *_all(_OWNERS[:3], "hosts", "host_names", "public_hosts", "hosts_not_covered", "in_use")],
+    "namespace_transit": [_src(_CORE, "Namespace", primary=True), _src(_CORE, "Pod"), _src(_CORE, "Node"),
+                          *_all(_CNI), *_all(_OWNERS), _src("security.istio.io", "PeerAuthentication"),
+                          _src("networking.istio.io", "DestinationRule"), _src("policy.linkerd.io", "Server"),
+                          _src(_MON, "Prometheus"), _src(_MON, "Alertmanager")],
+    "monitoring": [_src(_MON, "Prometheus", primary=True), _src(_CORE, "Node"), _src(_CORE, "Pod"),
+                   _src(_CORE, "Namespace"), _src(_CORE, "ConfigMap"), *_all(_OWNERS), _src(_MON, "Alertmanager"),
+                   _src(_MON, "AlertmanagerConfig", "alert_routing"),
+                   _src(_MON, "PrometheusRule", "alert_rules", "security_alerts", "components_without_alerts"),
+                   _src(_CORE, "Secret", "security_alerts", "components_without_alerts"),
+                   _src("cert-manager.io", "Certificate", "security_alerts", "components_without_alerts")],
+    "host_auth": [_src(_NET, "Ingress", primary=True), *_all(_ENTRY), _src(_CORE, "Namespace"), _src(_CORE, "Pod"),
+                  *_all(_OWNERS), _src("security.istio.io", "AuthorizationPolicy"),
+                  _src("security.istio.io", "RequestAuthentication")],
+    "auth_proxy": [_src(_APPS, "Deployment", primary=True), _src(_CORE, "ConfigMap"), _src(_CORE, "Pod"),
+                   *_all(_OWNERS), *_all(_ENTRY, "hosts")],
+    "rbac_subject": [*[_src(g, k, primary=k.endswith("Binding")) for g, k in _ROLES], _src(_CORE, "Namespace"),
+                     _src(_CORE, "Pod", "workloads"), *_all(_OWNERS, "workloads")],
+    "workload_identity": [*[_src(g, k, primary=True) for g, k in _OWNERS[:3]], *_all(_OWNERS[3:]),
+                          _src(_CORE, "Pod"), _src(_CORE, "Namespace"), _src(_CORE, "ServiceAccount"),
+                          *_all(_ROLES, "token_permissions", "token_cluster_admin")],
+    "namespace_credentials": [_src(_CORE, "Namespace", primary=True), _src(_CORE, "Pod"), _src(_CORE, "ConfigMap"),
+                              *_all(_OWNERS)],
+    "namespace_posture": [_src(_CORE, "Namespace", primary=True), _src(_CORE, "Pod"), _src(_CORE, "Node"),
+                          _src(_CORE, "ConfigMap", "enforce", "enforce_source", "enforce_version"),
+                          _src("wgpolicyk8s.io", "PolicyReport", "policy_reports", "policy_pass", "policy_fail",
+                               "policy_warn", "policy_error", "policy_skip", "failing_policies")],
+    "image_scan": [*[_src(g, k, primary=True) for g, k in _OWNERS[:3]], *_all(_OWNERS[3:]), _src(_CORE, "Pod"),
+                   _src(_CORE, "Namespace"), _src("aquasecurity.github.io", "VulnerabilityReport")],
 }
 
 
@@ -188,9 +261,10 @@ def evaluate(catalogue: Catalogue, facts: Facts, scope: Scope, log: list[Collect
         by_type.setdefault(c.spec.subject, []).append(c)
     per_control: dict[str, list[Finding]] = {c.id: [] for c in catalogue.controls}
     for stype, controls in by_type.items():
+        unread = unread_facts(stype, log)
         for subject in facts.of_type(stype):
             activation = cel_env.Activation({"subject": cel_view(subject), "scope": scope_vars})
-            unknown = {u["field"]: u["reason"] for u in subject.get("unknown") or []}
+            unknown = {**unread, **{u["field"]: u["reason"] for u in subject.get("unknown") or []}}
             for c in controls:
                 f = _evaluate_one(c, subject, activation, unknown)
                 _apply_waivers(f, scope.waivers, today, waiver_hits)
@@ -200,11 +274,14 @@ def evaluate(catalogue: Catalogue, facts: Facts, scope: Scope, log: list[Collect
         status = _aggregate([f.status for f in fs])
         note = None
         if not fs:
-            missing = [(g, k, p) for g, k, p in SUBJECT_SOURCES.get(c.spec.subject, [])
-                       if _status(log, g, k).status != "ok"]
+            # "No subjects" is evidence only when every kind they could come from was read.
+            missing = sorted({_problem(_status(log, s.group, s.kind), s.plural)
+                              for s in SUBJECT_SOURCES.get(c.spec.subject, [])
+                              if s.primary and _status(log, s.group, s.kind).status != "ok"}
+                             | set(unread_facts(c.spec.subject, log).values()))
             if missing:
                 status = "inconclusive"
-                note = "; ".join(_problem(_status(log, g, k), p) for g, k, p in missing)
+                note = "; ".join(missing)
             else:
                 note = f"no {c.spec.subject} subjects in this cluster"
         findings.extend(fs)
@@ -220,6 +297,27 @@ def evaluate(catalogue: Catalogue, facts: Facts, scope: Scope, log: list[Collect
         frameworks=frameworks, control_counts=dict(Counter(c.status for c in control_results)),
         finding_counts=dict(Counter(f.status for f in findings)), expired_waivers=expired,
         collection_problems=collection_problems(log))
+
+
+def unread_facts(subject_type: str, log: list[CollectionEntry]) -> dict[str, str]:
+    """Facts of every subject of this type that are unknown because a kind they derive from was denied or failed
+    (cluster-wide or in any namespace: a subject's facts can draw on objects in other namespaces), by field."""
+    model = SUBJECT_TYPES.get(subject_type)
+    if model is None:
+        return {}
+    facts = [f for f in model.model_fields if f not in _IDENTITY]
+    out: dict[str, str] = {}
+    for s in SUBJECT_SOURCES.get(subject_type, []):
+        for e in log:
+            if e.group == s.group and e.kind == s.kind and e.status in ("forbidden", "error"):
+                reason = e.reason(s.plural, e.namespace) or f"{s.plural} could not be read"
+                for f in s.fields or facts:
+                    out.setdefault(f, reason)
+    return out
+
+
+# What names a subject rather than describes it: known from the object itself, never "unknown".
+_IDENTITY = ("id", "name", "namespace", "evidence", "unknown")
 
 
 def _status(log: list[CollectionEntry], group: str, kind: str) -> CollectionEntry:

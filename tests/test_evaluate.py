@@ -9,7 +9,7 @@ import yaml
 
 from evidence.controls import load_catalogue
 from evidence.evaluate import evaluate
-from evidence.facts import Facts
+from evidence.facts import Facts, NamespacePosture
 from evidence.inventory import CollectionEntry
 from evidence.scope import Scope, Waiver
 
@@ -106,3 +106,34 @@ def test_requirements_without_controls_are_manual_and_roll_up() -> None:
     pci = next(f for f in r.frameworks if f.id == "pci-dss")
     assert pci.requirements == sum(pci.counts.values())
     assert pci.automated == sum(1 for q in r.requirements if q.framework == "pci-dss" and q.controls)
+
+
+def test_applies_if_over_a_fact_from_an_unread_kind_is_inconclusive_never_not_applicable(tmp_path: Path) -> None:
+    (tmp_path / "custom.busy.yaml").write_text(yaml.safe_dump({
+        "id": "custom.busy", "title": "t", "subject": "namespace", "applies_if": "subject.pods > 0",
+        "rule": "subject.default_deny_ingress", "message": "'failed ' + subject.name", "severity": "low",
+        "requirements": {"gdpr": ["25(1)"]}, "rationale": "A rationale long enough to pass.",
+        "remediation": "A remediation long enough."}))
+    quiet = ns("quiet", pods=0)  # as a collector that could not list Pods would build it: zero pods
+    read = run([quiet], extra=tmp_path)
+    assert finding(read, "custom.busy", "quiet").status == "not_applicable"
+    log = [CollectionEntry(group="", kind="Namespace", status="ok", count=1),
+           CollectionEntry(group="", kind="Pod", namespace="quiet", status="forbidden")]
+    denied = run([quiet], extra=tmp_path, log=log)
+    f = finding(denied, "custom.busy", "quiet")
+    assert f.status == "inconclusive"
+    assert f.message == "evidence missing: permission denied: list pods in namespace quiet"
+    # Every control over namespaces is then inconclusive: none of their facts stands without the Pods.
+    assert {x.status for x in denied.findings} == {"inconclusive"}
+
+
+def test_a_denied_kind_makes_only_the_facts_derived_from_it_unknown() -> None:
+    log = [CollectionEntry(group="", kind="Namespace", status="ok", count=1),
+           CollectionEntry(group="", kind="ConfigMap", status="forbidden")]
+    posture = NamespacePosture(id="a", name="a", namespace="a", namespace_class="cde", in_scope=True,
+                               enforce="restricted", enforce_source="label", policy_reports=1, policy_pass=3)
+    facts = Facts(as_of=AS_OF, subjects={"namespace_posture": [posture.model_dump(mode="json")]})
+    r = evaluate(load_catalogue(), facts, Scope(), log)
+    pss = finding(r, "hardening.pod-security", "a")
+    assert pss.status == "inconclusive" and pss.reasons == ["permission denied: list configmaps"]
+    assert finding(r, "hardening.policy-reports", "a").status != "inconclusive"  # from PolicyReports, read
