@@ -1,7 +1,10 @@
 """Evaluate: controls x subjects -> results, pure. Also rolls results up to framework requirements.
 
-Statuses: pass, fail, inconclusive (evidence missing, denied or unparseable: never a pass),
-not_applicable, manual (no automated control), waived (an active waiver from the scope file).
+Control and finding statuses: pass, fail, inconclusive (evidence missing, denied or unparseable: never a pass),
+not_applicable, manual (the evidence lives outside the cluster), waived (an active waiver from the scope file).
+Requirement statuses are a separate type (RequirementStatus): a requirement says pass only when the catalogue
+rates it `automatable: full`, nothing manual remains and every control behind it passed; with every control
+passing otherwise it is automated_pass (assessor evidence still required).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from evidence.cel import env
 from evidence.controls import Catalogue, Control
@@ -23,6 +26,79 @@ from evidence.scope import Scope, Waiver
 
 Status = Literal["pass", "fail", "inconclusive", "not_applicable", "manual", "waived"]
 STATUSES: tuple[Status, ...] = ("fail", "inconclusive", "pass", "waived", "not_applicable", "manual")
+# What a framework requirement can say. Kept apart from Status so no renderer shows a control's "pass" as a
+# requirement's (issue 12): an automated check that passes shows the cluster's part, not the requirement.
+RequirementStatus = Literal["pass", "automated_pass", "fail", "inconclusive", "waived", "not_applicable", "manual"]
+# Worst first: the order a requirement's status is decided in and the order tables show them.
+REQUIREMENT_STATUSES: tuple[RequirementStatus, ...] = (
+    "fail", "inconclusive", "waived", "manual", "automated_pass", "not_applicable", "pass")
+# One line per requirement status, as every output prints it (PDF, workbook, OSCAL remarks, controls list).
+REQUIREMENT_LABELS: dict[str, str] = {
+    "pass": "In place: automated checks cover all of it and pass",
+    "automated_pass": "Automated checks pass: assessor evidence required",
+    "fail": "Not in place: an automated check failed",
+    "inconclusive": "Not tested: evidence missing, denied or unreadable",
+    "waived": "Not in place: failures accepted under a waiver",
+    "not_applicable": "Not applicable per cluster evidence, assessor to confirm",
+    "manual": "Not tested by auditpack: assessor evidence required",
+}
+# The definition of each, in the words of a Report on Compliance (in place, not in place, not tested, not
+# applicable); shown once in the PDF's method chapter and in the workbook's Legend sheet.
+REQUIREMENT_DEFINITIONS: dict[str, str] = {
+    "pass": "In place. The catalogue rates the requirement fully automatable for the cluster, nothing manual "
+            "remains, and every control behind it passed on the evidence in this pack.",
+    "automated_pass": "Not yet in place: every automated control behind the requirement passed, but they cover only "
+                      "the cluster's part of it. The assessor examines the evidence listed under Evidence to attach "
+                      "before concluding in place.",
+    "fail": "Not in place. At least one automated control behind the requirement failed; an attestation may "
+            "cover the manual part, but the automated part failed.",
+    "inconclusive": "Not tested. No control failed, but at least one could not reach a verdict: evidence was "
+                    "missing, denied or could not be interpreted. Never counted as in place.",
+    "waived": "Not in place. Failures behind the requirement are accepted by a documented, unexpired waiver "
+              "(reason, approver, ticket, expiry); the assessor judges whether it is an acceptable exception.",
+    "not_applicable": "Not applicable per cluster evidence, assessor to confirm. Every control behind the "
+                      "requirement found nothing in the cluster it applies to; PCI DSS asks the assessor to "
+                      "document why it does not apply.",
+    "manual": "Not tested by auditpack. No automated control covers the requirement, or its evidence lives "
+              "outside the cluster. The compliance team attaches the evidence named; an attestation is shown "
+              "beside the status and never changes it.",
+}
+# Control and finding statuses, defined in the same words (PDF method chapter, workbook legend).
+STATUS_DEFINITIONS: dict[str, str] = {
+    "pass": "The control's rule held for the subject, on the evidence in this pack.",
+    "fail": "The rule did not hold; the message says what was found.",
+    "inconclusive": "Evidence was missing, denied or could not be interpreted, or the rule could not be "
+                    "evaluated. Never counted as a pass.",
+    "waived": "A failure or inconclusive result accepted by a waiver in the scope file (reason, approver, ticket, "
+              "expiry). Expired waivers do not apply.",
+    "not_applicable": "The control does not apply to the subject (for example, a namespace outside the scope it "
+                      "targets), or the cluster, fully read, had nothing for it to judge.",
+    "manual": "The evidence lives outside the cluster (a managed control plane, an identity provider, an external "
+              "log store); the finding says what to attach.",
+}
+# manual_evidence that says nothing remains for people to supply.
+_NOTHING_MANUAL = {"", "none", "none.", "-", "n/a"}
+
+
+def manual_remains(manual_evidence: str) -> bool:
+    """Whether the catalogue asks for evidence people supply (empty or "none" means it does not)."""
+    return manual_evidence.strip().lower() not in _NOTHING_MANUAL
+
+
+def requirement_status(automatable: str, manual_evidence: str, control_statuses: list[str]) -> RequirementStatus:
+    """A requirement's status from its catalogue rating and its controls' statuses (issue 12)."""
+    if not control_statuses:
+        return "manual"
+    for s in ("fail", "inconclusive", "waived", "manual"):
+        if s in control_statuses:
+            return s
+    if "pass" not in control_statuses:
+        return "not_applicable"  # never a pass on its own: the assessor confirms and documents it
+    if automatable == "full" and not manual_remains(manual_evidence):
+        return "pass"
+    return "automated_pass"
+
+
 # Which kinds each subject type is derived from (issue 14, DESIGN.md "Every fact knows its sources"). A kind whose
 # read was denied or failed makes the listed facts of every subject of that type unknown, with the reason, so any
 # rule, applies_if or manual_if that reads them is inconclusive; no fields listed: every fact of the subject.
@@ -173,7 +249,7 @@ class RequirementResult(BaseModel):
     frequency: str | None
     automatable: str
     future_dated: bool | None = None
-    status: Status
+    status: RequirementStatus
     controls: list[str]
     manual_evidence: str
     counts: dict[str, int] = Field(default_factory=dict)
@@ -181,6 +257,24 @@ class RequirementResult(BaseModel):
     # was attached); `attested` says a current one exists, an expired one is listed but no longer counts.
     attestations: list[AttestationInfo] = Field(default_factory=list)
     attested: bool = False
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status_text(self) -> str:
+        """The status in words, with what a current attestation does and does not cover."""
+        text = REQUIREMENT_LABELS.get(self.status, self.status)
+        if not self.attested:
+            return text
+        if self.status in ("fail", "inconclusive", "waived"):
+            part = {"fail": "failed", "inconclusive": "could not be tested", "waived": "failed (waived)"}[self.status]
+            return f"{text}. A current attestation covers the manual part; the automated part {part}"
+        return f"{text}. A current attestation is recorded: the assessor examines it"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def evidence_to_attach(self) -> bool:
+        """manual_evidence is shown for every status except a full pass."""
+        return self.status != "pass" and manual_remains(self.manual_evidence)
 
 
 class FamilySummary(BaseModel):
@@ -426,7 +520,7 @@ def _roll_up(catalogue: Catalogue, controls: list[ControlResult]) -> tuple[list[
         fw_reqs = []
         for r in fw.requirements:
             cs = by_req.get((fw.id, r.id), [])
-            status: Status = _aggregate([c.status for c in cs]) if cs else "manual"
+            status = requirement_status(r.automatable, r.manual_evidence, [c.status for c in cs])
             fw_reqs.append(RequirementResult(
                 framework=fw.id, id=r.id, family=r.family, title=r.title, summary=r.summary.strip(),
                 frequency=r.frequency, automatable=r.automatable, future_dated=r.future_dated, status=status,
