@@ -42,6 +42,8 @@ class ControlSpec(_Strict):
     manual_message: str | None = None
     rule: str
     message: str
+    # Optional note on a pass (a string expression, '' for none): what the pass rests on, such as an assumption.
+    pass_message: str | None = None
     severity: Severity
     requirements: dict[str, list[str]] = Field(min_length=1)
     rationale: str = Field(min_length=20)
@@ -105,6 +107,7 @@ class Control:
     manual_if: Program | None = None
     manual_message: Program | None = None
     manual_fields: set[str] = field(default_factory=set)  # ... and those manual_if reads
+    pass_message: Program | None = None
 
     @property
     def id(self) -> str:
@@ -172,7 +175,7 @@ def load_control(path: Path) -> Control:
     schema = SUBJECT_TYPES[spec.subject].model_json_schema()
     programs: dict[str, Program | None] = {}
     for fld, expect in (("rule", "bool"), ("message", "string"), ("applies_if", "bool"), ("manual_if", "bool"),
-                        ("manual_message", "string")):
+                        ("manual_message", "string"), ("pass_message", "string")):
         source = getattr(spec, fld)
         if source is None:
             programs[fld] = None
@@ -185,13 +188,13 @@ def load_control(path: Path) -> Control:
                                "fix the expression; `auditpack controls schema` lists the subject fields") from None
     rule, message = programs["rule"], programs["message"]
     assert rule is not None and message is not None
-    for fld in ("rule", "message", "applies_if", "manual_if", "manual_message"):
+    for fld in ("rule", "message", "applies_if", "manual_if", "manual_message", "pass_message"):
         if "evidence" in _top_fields(getattr(spec, fld) or ""):
             raise ControlError(f"{path}: control {spec.id}: field {fld!r}: subject.evidence is not visible to rules",
                                "evidence references are for people; write the rule over the subject's facts")
     return Control(spec, path, rule, message, programs["applies_if"], _top_fields(spec.rule),
                    _top_fields(spec.applies_if or ""), programs["manual_if"], programs["manual_message"],
-                   _top_fields(spec.manual_if or ""))
+                   _top_fields(spec.manual_if or ""), programs["pass_message"])
 
 
 def _top_fields(source: str) -> set[str]:

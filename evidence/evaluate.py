@@ -477,6 +477,9 @@ def _evaluate_one(c: Control, subject: dict[str, Any], activation: Any, unknown:
         f.message = f.reasons[0]
         return f
     f.status = "pass" if verdict else "fail"
+    if verdict and c.pass_message is not None:
+        note, err = c.pass_message.run(activation)
+        f.message = (str(note) or None) if err is None else None
     if not verdict:
         text, err = c.message.run(activation)
         f.message = str(text) if err is None else f"{c.spec.title} (message could not be rendered: {err})"

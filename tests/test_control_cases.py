@@ -57,3 +57,5 @@ def test_control_case(control_id: str, case: Path) -> None:
                                              f"({finding.message})"
     if finding.status == "fail":
         assert finding.message and "could not be rendered" not in finding.message
+    if spec.get("message_contains"):  # the finding (or a pass's note) says what the case is about
+        assert spec["message_contains"] in (finding.message or ""), f"{case.name}: {finding.message}"

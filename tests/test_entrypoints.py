@@ -251,3 +251,152 @@ def test_traefik_serving_an_ingress_with_a_cert_resolver() -> None:
     a = hosts(TRAEFIK, nginx()[1], ing)["shop/web/a.example.com:443"]
     assert a.controller == "traefik" and a.tls and a.secret_found is None
     assert "certResolver le" in unknown(a)["secret_found"]
+
+
+# --- issue 13: entry points read as the products read them --------------------------------------------------
+
+def test_nginx_merges_ingresses_per_host_so_tls_and_redirect_cover_every_path() -> None:
+    # ingress-nginx builds one server per host from all Ingresses of its class; the certificate of a host listed
+    # under spec.tls in one Ingress serves the paths of the others too, and ssl-redirect (default true "if TLS is
+    # enabled for the host") applies to them (kubernetes/ingress-nginx docs/user-guide/nginx-configuration/
+    # annotations.md, "Server-side HTTPS enforcement through redirect"; docs/user-guide/multiple-ingress.md).
+    crt = certificate("shop.example.com", ["shop.example.com"])
+    web = an_ingress("shop.example.com", secret="shop-tls")
+    web["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    api = obj("networking.k8s.io/v1", "Ingress", "api", "shop", spec={"ingressClassName": "nginx", "rules": [
+        {"host": "shop.example.com", "http": {"paths": [
+            {"path": "/api", "pathType": "Prefix", "backend": {"service": {"name": "api", "port": {"number": 8080}}}}]}},
+        {"host": "plain.example.com", "http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "api", "port": {"number": 8080}}}}]}}]})
+    got = hosts(*nginx({}), web, api, tls_secret("shop-tls", "shop", crt),
+                obj("v1", "Service", "web", "shop"), obj("v1", "Service", "api", "shop"))
+    merged = got["shop/api/shop.example.com:443"]
+    assert merged.tls and merged.secret_name == "shop-tls" and merged.secret_found is True
+    assert "Ingress shop/web lists shop.example.com under spec.tls" in merged.tls_source
+    assert merged.https_redirect is True and "default ssl-redirect=true" in merged.https_redirect_source
+    assert "shop/api/shop.example.com:80" not in got
+    # A host no Ingress of the class lists under spec.tls stays plain HTTP, and the reason names the class.
+    plain = got["shop/api/plain.example.com:80"]
+    assert not plain.tls and plain.tls_source == "no Ingress of class nginx lists plain.example.com under spec.tls"
+
+
+def gke_ingress(annotations: dict, tls: list | None = None) -> dict:
+    # Shaped like GKE's "Using Google-managed SSL certificates" and "Configuring Ingress features" examples.
+    spec: dict = {"defaultBackend": {"service": {"name": "web", "port": {"number": 8080}}}, "rules": [
+        {"host": "shop.example.com", "http": {"paths": [
+            {"path": "/*", "pathType": "ImplementationSpecific",
+             "backend": {"service": {"name": "web", "port": {"number": 8080}}}}]}}]}
+    if tls:
+        spec["tls"] = tls
+    return obj("networking.k8s.io/v1", "Ingress", "web", "shop", annotations=annotations, spec=spec,
+               status={"loadBalancer": {"ingress": [{"ip": "203.0.113.80"}]}})
+
+
+def test_gke_ingress_managed_certificate_frontendconfig_and_cloud_ssl_policy() -> None:
+    mc = obj("networking.gke.io/v1", "ManagedCertificate", "shop-cert", "shop", spec={"domains": ["shop.example.com"]},
+             status={"certificateStatus": "Active", "domainStatus": [{"domain": "shop.example.com",
+                                                                      "status": "Active"}]})
+    fc = obj("networking.gke.io/v1beta1", "FrontendConfig", "shop-frontend", "shop",
+             spec={"redirectToHttps": {"enabled": True}, "sslPolicy": "shop-tls12"})
+    ing = gke_ingress({"kubernetes.io/ingress.class": "gce", "networking.gke.io/managed-certificates": "shop-cert",
+                       "networking.gke.io/v1beta1.FrontendConfig": "shop-frontend",
+                       "kubernetes.io/ingress.global-static-ip-name": "shop-ip"})
+    got = hosts(ing, mc, fc, obj("v1", "Service", "web", "shop"))
+    s = got["shop/web/shop.example.com:443"]
+    assert s.controller == "gce" and s.tls and s.cloud_certificate_ready is True and s.secret_found is None
+    assert s.https_redirect is True and "redirectToHttps" in s.https_redirect_source
+    # The SSL policy is a Google Cloud object: unknown, and the reason names it and how to attach it.
+    assert "gcloud compute ssl-policies describe shop-tls12" in unknown(s)["weak_protocols"]
+    assert s.backends_missing == []
+
+
+def test_gke_ingress_defaults_serve_http_and_tls_1_0() -> None:
+    # No FrontendConfig: the load balancer keeps its HTTP frontend (kubernetes.io/ingress.allow-http defaults to
+    # true) and Google Cloud's default SSL policy (COMPATIBLE, minimum TLS 1.0; cloud.google.com/load-balancing/
+    # docs/ssl-policies-concepts). A pre-shared certificate lives in Google Cloud, so it is unknown.
+    ing = gke_ingress({"ingress.gcp.kubernetes.io/pre-shared-cert": "shop-example-com"})
+    s = hosts(ing, obj("v1", "Service", "web", "shop"))["shop/web/shop.example.com:443"]
+    assert s.controller == "gce" and s.https_redirect is False and "allow-http" in s.https_redirect_source
+    assert s.weak_protocols == ["TLSv1", "TLSv1.1"] and "COMPATIBLE" in s.protocols_source
+    assert "gcloud compute ssl-certificates describe shop-example-com" in unknown(s)["cloud_certificate_ready"]
+    assert s.hsts is False and "nginx" not in s.model_dump_json()
+
+
+def test_aws_alb_certificate_arn_listen_ports_redirect_and_default_policy() -> None:
+    # kubernetes-sigs/aws-load-balancer-controller docs/guide/ingress/annotations.md: listen-ports, ssl-redirect,
+    # certificate-arn (ACM), ssl-policy default ELBSecurityPolicy-2016-08 (TLS 1.0-1.2).
+    arn = "arn:aws:acm:eu-north-1:111122223333:certificate/0b9c2f3e-7a1d-4c55-9d1e-3f6a2b7c8d90"
+    cls = obj("networking.k8s.io/v1", "IngressClass", "alb", spec={"controller": "ingress.k8s.aws/alb"})
+    ing = obj("networking.k8s.io/v1", "Ingress", "checkout", "shop", annotations={
+        "alb.ingress.kubernetes.io/scheme": "internet-facing", "alb.ingress.kubernetes.io/target-type": "ip",
+        "alb.ingress.kubernetes.io/certificate-arn": arn,
+        "alb.ingress.kubernetes.io/listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]',
+        "alb.ingress.kubernetes.io/ssl-redirect": "443"},
+        spec={"ingressClassName": "alb", "rules": [{"host": "checkout.example.com", "http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "checkout", "port": {"number": 80}}}}]}}]})
+    s = hosts(cls, ing)["shop/checkout/checkout.example.com:443"]
+    assert s.controller == "aws-alb" and s.tls and s.https_redirect is True and "ssl-redirect" in s.https_redirect_source
+    assert s.weak_protocols == ["TLSv1", "TLSv1.1"] and "ELBSecurityPolicy-2016-08" in s.protocols_source
+    assert arn in unknown(s)["cloud_certificate_ready"] and "aws acm describe-certificate" in \
+        unknown(s)["cloud_certificate_ready"]
+    # The backend Service "checkout" does not exist: the route leads nowhere (or to whoever creates it).
+    assert s.backends_missing == ["checkout:80"]
+    # A modern predefined policy is judged from its name; without ssl-redirect the HTTP listener serves plain text.
+    ing["metadata"]["annotations"]["alb.ingress.kubernetes.io/ssl-policy"] = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    del ing["metadata"]["annotations"]["alb.ingress.kubernetes.io/ssl-redirect"]
+    s = hosts(cls, ing, obj("v1", "Service", "checkout", "shop"))["shop/checkout/checkout.example.com:443"]
+    assert s.weak_protocols == [] and s.weak_ciphers == [] and s.https_redirect is False and s.backends_missing == []
+
+
+def test_azure_application_gateway_policy_held_in_azure() -> None:
+    # Azure/application-gateway-kubernetes-ingress docs/annotations.md: ssl-redirect (default false),
+    # appgw-ssl-certificate (a certificate installed on the gateway), appgw-ssl-profile.
+    ing = obj("networking.k8s.io/v1", "Ingress", "portal", "care", annotations={
+        "kubernetes.io/ingress.class": "azure/application-gateway",
+        "appgw.ingress.kubernetes.io/appgw-ssl-certificate": "portal-cert",
+        "appgw.ingress.kubernetes.io/ssl-redirect": "true"},
+        spec={"rules": [{"host": "portal.example.se", "http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "portal", "port": {"number": 80}}}}]}}]})
+    s = hosts(ing, obj("v1", "Service", "portal", "care"))["care/portal/portal.example.se:443"]
+    assert s.controller == "azure-application-gateway" and s.https_redirect is True
+    assert "az network application-gateway ssl-policy show" in unknown(s)["weak_protocols"]
+    assert "portal-cert" in unknown(s)["cloud_certificate_ready"]
+
+
+def test_gateway_proxy_services_are_not_listed_as_exposed_without_tls() -> None:
+    # Istio's gateway Helm chart deploys `image: auto` with the `gateway` injection template (manifests/charts/
+    # gateway/templates/deployment.yaml); Envoy Gateway labels the Services it creates with
+    # gateway.envoyproxy.io/owning-gateway-name. Both are the proxy: their TLS is that of the Gateway resources.
+    gw_deploy = deployment("istio-ingressgateway", "istio-ingress", "auto", labels={"istio": "ingressgateway"})
+    gw_deploy["spec"]["template"]["metadata"]["annotations"] = {"inject.istio.io/templates": "gateway"}
+    istio_svc = obj("v1", "Service", "istio-ingressgateway", "istio-ingress", spec={
+        "type": "LoadBalancer", "selector": {"istio": "ingressgateway"},
+        "ports": [{"name": "http2", "port": 80}, {"name": "https", "port": 443}]},
+        status={"loadBalancer": {"ingress": [{"ip": "203.0.113.90"}]}})
+    envoy_svc = obj("v1", "Service", "envoy-edge-public-3c1f0a2b", "envoy-gateway-system",
+                    labels={"gateway.envoyproxy.io/owning-gateway-name": "public",
+                            "gateway.envoyproxy.io/owning-gateway-namespace": "edge"},
+                    spec={"type": "LoadBalancer", "selector": {"app.kubernetes.io/name": "envoy"},
+                          "ports": [{"name": "http-80", "port": 80}]})
+    got = hosts(gw_deploy, istio_svc, envoy_svc, istio_gateway([
+        {"port": {"number": 443, "protocol": "HTTPS"}, "hosts": ["shop.example.com"],
+         "tls": {"mode": "SIMPLE", "credentialName": "shop-tls"}}]))
+    assert not any(s.kind == "Service" for s in got.values())
+    s = got["shop/IstioGateway/public/shop.example.com:443"]
+    assert s.addresses == ["203.0.113.90"] and s.secret_namespace == "istio-ingress"
+
+
+def test_reasons_are_written_for_the_controller_serving_the_entry_point() -> None:
+    # No text written for ingress-nginx (its annotations, its fake certificate, its ConfigMap) on an entry point
+    # another product serves.
+    gke = gke_ingress({"kubernetes.io/ingress.class": "gce"})
+    traefik_route = ingress_route("a", "a.example.com", None, "web")
+    gw_deploy = deployment("istio-ingressgateway", "istio-system", "docker.io/istio/proxyv2:1.24.2",
+                           labels={"istio": "ingressgateway"})
+    got = hosts(*nginx({}), gke, TRAEFIK, traefik_route, gw_deploy, istio_gateway([
+        {"port": {"number": 80, "protocol": "HTTP"}, "hosts": ["i.example.com"]}]))
+    others = [s for s in got.values() if s.controller in ("gce", "traefik", "istio")]
+    assert {s.controller for s in others} == {"gce", "traefik", "istio"}
+    for s in others:
+        text = s.model_dump_json().lower()
+        assert "nginx" not in text and "fake certificate" not in text, s.id

@@ -212,3 +212,128 @@ def test_missing_evidence_is_unknown_never_protected() -> None:
     assert "protected" in reasons and pay.protected_by == "unknown"
     denied = spaces(ns("pay"), pod("db-0", "pay", {}, node="a1"), denied=("Pod",))["pay"]
     assert "could not list pods" in {u.field: u.reason for u in denied.unknown}["protected"]
+
+
+# --- issue 13: meshes read as the injectors and Istio read them ---------------------------------------------
+
+def app(name: str, namespace: str, labels: dict | None = None, annotations: dict | None = None,
+        template_labels: dict | None = None) -> dict:
+    """A Deployment as bookinfo's manifests write it (samples/bookinfo/platform/kube/bookinfo.yaml)."""
+    tpl_labels = {"app": name, "version": "v1", **(template_labels or {})}
+    meta: dict = {"labels": tpl_labels}
+    if annotations:
+        meta["annotations"] = annotations
+    return obj("apps/v1", "Deployment", f"{name}-v1", namespace, labels=labels, spec={
+        "selector": {"matchLabels": {"app": name, "version": "v1"}},
+        "template": {"metadata": meta, "spec": {"containers": [
+            {"name": name, "image": f"docker.io/istio/examples-bookinfo-{name}-v1:1.20.2",
+             "ports": [{"containerPort": 9080}]}]}}})
+
+
+INJECTOR = obj("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", "istio-sidecar-injector")
+
+
+def test_sidecar_injection_inferred_from_labels_annotations_and_the_webhook() -> None:
+    # Istio "Controlling the injection policy" (istio.io/latest/docs/setup/additional-setup/sidecar-injection/):
+    # namespace istio-injection=enabled injects unless the pod says sidecar.istio.io/inject "false"; a pod label
+    # sidecar.istio.io/inject=true injects in an unlabelled namespace. A snapshot of manifests: no Pods at all.
+    scope = Scope(namespaces=NamespaceScope(cde=["bookinfo", "legacy"]))
+    got = spaces(INJECTOR, ns("bookinfo", labels={"istio-injection": "enabled"}), ns("legacy"),
+                 peer_auth("default", "istio-system", "STRICT"),
+                 app("productpage", "bookinfo"), app("ratings", "bookinfo"),
+                 app("details", "bookinfo", annotations={"sidecar.istio.io/inject": "false"}),
+                 app("batch", "legacy", template_labels={"sidecar.istio.io/inject": "true"}),
+                 app("report", "legacy"), scope=scope, absent=("Pod",))
+    book = {w.workload: w for w in got["bookinfo"].workloads}
+    assert book["Deployment/productpage-v1"].dataplane == "sidecar"
+    assert "istio-injection=enabled" in book["Deployment/productpage-v1"].enrolment_source
+    assert "MutatingWebhookConfiguration istio-sidecar-injector" in book["Deployment/productpage-v1"].enrolment_source
+    assert book["Deployment/details-v1"].dataplane == "none"
+    legacy = {w.workload: w for w in got["legacy"].workloads}
+    assert legacy["Deployment/batch-v1"].dataplane == "sidecar" and legacy["Deployment/report-v1"].dataplane == "none"
+    # Every enrolment is established, so nothing "cannot be confirmed".
+    assert not [u for u in got["bookinfo"].unknown if "confirmed" in u.reason]
+
+
+def test_injection_cannot_be_confirmed_only_when_no_injector_evidence_was_read() -> None:
+    sts = obj("apps/v1", "StatefulSet", "db", "pay", spec={"selector": {"matchLabels": {"app": "db"}}, "template": {
+        "metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "db", "image": "postgres:16"}]}}})
+    labelled = ns("pay", labels={"istio-injection": "enabled"})
+    unknown_case = {s.name: s for s in transit.collect(inventory(node("a1", "r1"), labelled, sts,
+                                                                 denied=("Deployment",), absent=("Pod",)),
+                                                       SCOPE, NOW)}["pay"]
+    reasons = {u.field: u.reason for u in unknown_case.unknown}
+    assert "cannot be confirmed" in reasons["strict_mtls_all"]
+    # The webhook was read and is absent, istiod too: the label injects nothing, and that is a fact.
+    no_injector = {s.name: s for s in transit.collect(inventory(ds("calico-node"), felix("default", True),
+                                                                node("a1", "r1", WG), labelled, sts,
+                                                                obj("admissionregistration.k8s.io/v1",
+                                                                    "MutatingWebhookConfiguration", "cert-manager"),
+                                                                absent=("Pod",)), SCOPE, NOW)}["pay"]
+    assert no_injector.workloads[0].dataplane == "none" and "no injector is installed" in \
+        no_injector.workloads[0].enrolment_source
+    assert "strict_mtls_all" not in {u.field for u in no_injector.unknown}
+
+
+def test_no_mesh_installed_is_a_fact_when_the_inputs_were_read() -> None:
+    objs = [ds("calico-node"), felix("default", True), node("a1", "r1", WG), ns("pay"),
+            pod("db-0", "pay", {"app": "db"}, node="a1")]
+    none = {s.name: s for s in transit.collect(inventory(*objs), SCOPE, NOW)}["pay"]
+    assert none.mesh_installed is False and "mesh_installed" not in none.unknown_fields() and none.mesh is None
+    unread = {s.name: s for s in transit.collect(inventory(*objs, denied=("Deployment",)), SCOPE, NOW)}["pay"]
+    assert "Deployments were not read" in {u.field: u.reason for u in unread.unknown}["mesh_installed"]
+
+
+def test_peer_authentication_precedence_unmatched_selector_and_plaintext_path() -> None:
+    # Istio PeerAuthentication reference: mesh-wide (root namespace, no selector) < namespace < workload selector <
+    # portLevelMtls. bookinfo-like: mesh STRICT, ratings relaxed to PERMISSIVE, reviews has a selector typo.
+    got = spaces(ns("bookinfo"), ns("legacy"), ns("shop"),
+                 peer_auth("default", "istio-system", "STRICT"),
+                 peer_auth("default", "bookinfo", "STRICT"),
+                 peer_auth("ratings-permissive", "bookinfo", "PERMISSIVE", selector={"app": "ratings"}),
+                 peer_auth("details-port", "bookinfo", None, selector={"app": "details"},
+                           ports={"9080": {"mode": "PERMISSIVE"}}),
+                 peer_auth("reviews-strict", "bookinfo", "STRICT", selector={"app": "review"}),
+                 meshed_pod("ratings-1", "bookinfo", {"app": "ratings"}, "a1"),
+                 meshed_pod("details-1", "bookinfo", {"app": "details"}, "a1"),
+                 meshed_pod("reviews-1", "bookinfo", {"app": "reviews"}, "a1"),
+                 pod("batch-1", "legacy", {"app": "batch"}, node="a1"),
+                 scope=Scope(namespaces=NamespaceScope(cde=["bookinfo"])))
+    book = got["bookinfo"]
+    modes = {w.workload: w for w in book.workloads}
+    assert modes["Pod/ratings-1"].mtls_mode == "PERMISSIVE" and "workload PeerAuthentication" in \
+        modes["Pod/ratings-1"].mtls_source
+    assert modes["Pod/details-1"].mtls_mode == "STRICT" and modes["Pod/details-1"].port_exceptions == [
+        "port 9080: PERMISSIVE (PeerAuthentication bookinfo/details-port portLevelMtls)"]
+    assert modes["Pod/reviews-1"].strict
+    assert book.peer_authentications_unmatched == [
+        "PeerAuthentication bookinfo/reviews-strict (selector app=review, mode STRICT) selects no pod"]
+    # legacy/batch is outside the mesh and no NetworkPolicy stops it: it reaches ratings and details in plain text.
+    assert any(p.startswith("Pod/ratings-1 (PERMISSIVE) accepts plain text from non-mesh workloads legacy/batch-1")
+               for p in book.plaintext_paths)
+    assert "plain text reaches meshed workloads" in book.mtls_reason
+    # A default-deny ingress policy in bookinfo closes the path: no plaintext path is claimed.
+    deny = obj("networking.k8s.io/v1", "NetworkPolicy", "deny", "bookinfo", spec={"podSelector": {},
+                                                                                "policyTypes": ["Ingress"]})
+    closed = spaces(ns("bookinfo"), ns("legacy"), deny, peer_auth("default", "bookinfo", "PERMISSIVE"),
+                    meshed_pod("ratings-1", "bookinfo", {"app": "ratings"}, "a1"),
+                    pod("batch-1", "legacy", {"app": "batch"}, node="a1"))["bookinfo"]
+    assert closed.plaintext_paths == []
+
+
+def test_undeclared_sites_are_inferred_and_the_assumption_is_stated() -> None:
+    zoned = [obj("v1", "Node", f"n{i}", labels={"topology.kubernetes.io/region": "europe-north1",
+                                               "topology.kubernetes.io/zone": f"europe-north1-{z}"})
+             for i, z in enumerate("abc")]
+    scope = Scope(namespaces=NamespaceScope(cde=["pay"]))
+    got = {s.name: s for s in transit.collect(inventory(ds("calico-node"), *zoned, ns("pay"),
+                                                        pod("db-0", "pay", {}, node="n0")), scope, NOW)}["pay"]
+    assert got.protected and got.sites_assumption is not None
+    assert "europe-north1-a, europe-north1-b, europe-north1-c" in got.sites_assumption
+    assert "assumed" in got.reason
+    bare = {s.name: s for s in transit.collect(inventory(ds("calico-node"), obj("v1", "Node", "n0"), ns("pay"),
+                                                         pod("db-0", "pay", {}, node="n0")), scope, NOW)}["pay"]
+    assert "every node is taken to be at one site" in bare.sites_assumption
+    declared = Scope(namespaces=NamespaceScope(cde=["pay"]), sites=[{"name": "dc1", "node_selector": {}}])
+    assert {s.name: s for s in transit.collect(inventory(ds("calico-node"), *zoned, ns("pay")), declared,
+                                               NOW)}["pay"].sites_assumption is None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -673,11 +674,8 @@ def contour_proxies(env: Env) -> list[IngressHost]:
 
 def exposed_services(env: Env) -> list[IngressHost]:
     """LoadBalancer and NodePort Service ports, except those of TLS-terminating proxies (listed for review)."""
-    proxies = []
-    for kind in ("Deployment", "DaemonSet", "StatefulSet"):
-        for w in env.inv.objects(kind, "apps"):
-            if any(p in str(c.get("image", "")) for c in containers_of(w) for p in PROXY_IMAGES):
-                proxies.append(w)
+    proxies = [w for kind in ("Deployment", "DaemonSet", "StatefulSet") for w in env.inv.objects(kind, "apps")
+               if _is_proxy(env, w)]
     out: list[IngressHost] = []
     for svc in env.inv.objects("Service", ""):
         spec = svc.get("spec") or {}
@@ -685,7 +683,8 @@ def exposed_services(env: Env) -> list[IngressHost]:
         if stype not in ("LoadBalancer", "NodePort"):
             continue
         labels = dict(svc["metadata"].get("labels") or {})
-        if "gateway.networking.k8s.io/gateway-name" in labels or "istio.io/gateway-name" in labels:
+        # Services the gateway controllers create for a Gateway: their TLS is the Gateway's listeners'.
+        if any(k in labels for k in GATEWAY_SERVICE_LABELS):
             continue
         selector = spec.get("selector") or {}
         fronted = [w for w in proxies if w["metadata"].get("namespace") == svc["metadata"].get("namespace")
@@ -716,6 +715,372 @@ def exposed_services(env: Env) -> list[IngressHost]:
     return out
 
 
+# Labels gateway controllers put on the Services they create for a Gateway (Gateway API, Istio, Envoy Gateway).
+GATEWAY_SERVICE_LABELS = ("gateway.networking.k8s.io/gateway-name", "istio.io/gateway-name",
+                          "gateway.envoyproxy.io/owning-gateway-name", "gateway.envoyproxy.io/owning-gateway-class")
+
+
+def _is_proxy(env: Env, w: Obj) -> bool:
+    """A workload that is a TLS-terminating proxy: a known proxy image, an Istio gateway deployment (the gateway
+    Helm chart uses `image: auto` and the `gateway` injection template), a workload an Istio Gateway selects, or
+    an Envoy Gateway proxy."""
+    if any(p in str(c.get("image", "")) for c in containers_of(w) for p in PROXY_IMAGES):
+        return True
+    tpl = pod_template_spec(w) or {}
+    meta = tpl.get("metadata") or {}
+    labels, annotations = dict(meta.get("labels") or {}), dict(meta.get("annotations") or {})
+    if "gateway" in str(annotations.get("inject.istio.io/templates", "")).split(","):
+        return True
+    if any(k in labels for k in GATEWAY_SERVICE_LABELS) or labels.get("istio") in ("ingressgateway", "egressgateway"):
+        return True
+    # An Istio Gateway's selector picks gateway pods in any namespace (unless PILOT_SCOPE_GATEWAY_TO_NAMESPACE).
+    return any(bool((gw.get("spec") or {}).get("selector")) and matches({"matchLabels": gw["spec"]["selector"]}, labels)
+               for gw in env.inv.objects("Gateway", "networking.istio.io"))
+
+
 def collect_other(env: Env) -> list[IngressHost]:
     """Every entry point that is not an Ingress."""
     return gateway_api(env) + istio_gateways(env) + traefik_routes(env) + contour_proxies(env) + exposed_services(env)
+
+
+# --- cloud load-balancer Ingresses ---------------------------------------------------------------------
+# The load balancer runs outside the cluster: TLS is judged from the Ingress, its annotations and the in-cluster
+# objects the controller reads (GKE FrontendConfig and ManagedCertificate); a TLS policy or certificate held
+# only in the cloud is unknown, and the reason names the cloud object to attach.
+
+GKE_ANNOTATIONS = ("networking.gke.io/", "ingress.gcp.kubernetes.io/", "kubernetes.io/ingress.global-static-ip-name",
+                   "kubernetes.io/ingress.regional-static-ip-name", "kubernetes.io/ingress.allow-http")
+GKE_FRONTEND_CONFIG = "networking.gke.io/v1beta1.FrontendConfig"
+# Google Cloud load balancers without an SSL policy use the COMPATIBLE profile with minimum TLS 1.0
+# (cloud.google.com/load-balancing/docs/ssl-policies-concepts), which offers CBC suites with SHA-1.
+GCP_DEFAULT_WEAK = ["TLS_RSA_WITH_AES_128_CBC_SHA", "TLS_RSA_WITH_AES_256_CBC_SHA",
+                    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA"]
+# AWS Load Balancer Controller: ssl-policy defaults to ELBSecurityPolicy-2016-08 (docs/guide/ingress/annotations.md).
+ALB_DEFAULT_POLICY = "ELBSecurityPolicy-2016-08"
+# Predefined ELB security policies: lowest protocol, and whether they offer CBC suites with SHA-1 (None: not in
+# this table, so the cipher list is unknown here). Source: Elastic Load Balancing "Security policies" tables.
+ALB_POLICIES: dict[str, tuple[str, bool | None]] = {
+    "ELBSecurityPolicy-2016-08": ("TLSv1", True), "ELBSecurityPolicy-2015-05": ("TLSv1", True),
+    "ELBSecurityPolicy-TLS-1-0-2015-04": ("TLSv1", True), "ELBSecurityPolicy-FS-2018-06": ("TLSv1", True),
+    "ELBSecurityPolicy-TLS13-1-0-2021-06": ("TLSv1", True), "ELBSecurityPolicy-TLS-1-1-2017-01": ("TLSv1.1", True),
+    "ELBSecurityPolicy-FS-1-1-2019-08": ("TLSv1.1", True), "ELBSecurityPolicy-TLS13-1-1-2021-06": ("TLSv1.1", True),
+    "ELBSecurityPolicy-TLS-1-2-2017-01": ("TLSv1.2", True), "ELBSecurityPolicy-TLS-1-2-Ext-2018-06": ("TLSv1.2", True),
+    "ELBSecurityPolicy-FS-1-2-2019-08": ("TLSv1.2", True), "ELBSecurityPolicy-FS-1-2-Res-2019-08": ("TLSv1.2", False),
+    "ELBSecurityPolicy-FS-1-2-Res-2020-10": ("TLSv1.2", False),
+    "ELBSecurityPolicy-TLS13-1-2-2021-06": ("TLSv1.2", False),
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06": ("TLSv1.2", False),
+    "ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06": ("TLSv1.2", True),
+    "ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06": ("TLSv1.2", True),
+    "ELBSecurityPolicy-TLS13-1-3-2021-06": ("TLSv1.3", False),
+}
+
+
+def cloud_product(env: Env, annotations: dict[str, str], cls_name: str | None, class_controller: str | None,
+                  ) -> str | None:
+    """gce, aws-alb or azure-application-gateway when a cloud controller serves this Ingress."""
+    if class_controller == "ingress.k8s.aws/alb" or (class_controller is None and cls_name == "alb"):
+        return "aws-alb"
+    if class_controller == "azure/application-gateway" or (
+            class_controller is None and cls_name in ("azure/application-gateway", "azure-application-gateway")):
+        return "azure-application-gateway"
+    if cls_name in ("gce", "gce-internal") and class_controller in (None, "k8s.io/ingress-gce"):
+        return "gce"
+    if cls_name is None and class_controller is None:
+        if any(k.startswith(GKE_ANNOTATIONS) for k in annotations):
+            return "gce"
+        # On GKE an Ingress without a class (and no default IngressClass) is served by the GCE controller.
+        if any("cloud.google.com/gke-nodepool" in (n["metadata"].get("labels") or {})
+               for n in env.inv.objects("Node", "")):
+            return "gce"
+    return None
+
+
+def cloud_ingress(env: Env, ing: Obj, annotations: dict[str, str], cls_name: str | None,
+                  class_controller: str | None) -> list[IngressHost] | None:
+    """Entry points of an Ingress served by a cloud load balancer, or None when no cloud controller serves it."""
+    product = cloud_product(env, annotations, cls_name, class_controller)
+    if product == "gce":
+        return _gce(env, ing, annotations, cls_name)
+    if product == "aws-alb":
+        return _alb(env, ing, annotations, cls_name)
+    if product == "azure-application-gateway":
+        return _agic(env, ing, annotations, cls_name)
+    return None
+
+
+def _rule_hosts(ing: Obj) -> list[tuple[str, list[str]]]:
+    spec = ing.get("spec") or {}
+    by_host: dict[str, list[str]] = {}
+    for rule in spec.get("rules") or []:
+        backends = by_host.setdefault(str(rule.get("host") or "*"), [])
+        for path in ((rule.get("http") or {}).get("paths")) or []:
+            svc = ((path.get("backend") or {}).get("service")) or {}
+            port = svc.get("port") or {}
+            backends.append(f"{svc.get('name')}:{port.get('number') or port.get('name')}")
+    default = ((spec.get("defaultBackend") or {}).get("service")) or {}
+    if default:
+        port = default.get("port") or {}
+        by_host.setdefault("*", []).append(f"{default.get('name')}:{port.get('number') or port.get('name')}")
+    return sorted(by_host.items())
+
+
+def _tls_secret_for(ing: Obj, host: str) -> str | None:
+    entries = (ing.get("spec") or {}).get("tls") or []
+    hit = next((t for t in entries if host in (t.get("hosts") or []) and t.get("secretName")), None)
+    return str(hit["secretName"]) if hit else None
+
+
+def _gce(env: Env, ing: Obj, annotations: dict[str, str], cls_name: str | None) -> list[IngressHost]:
+    """GKE Ingress: certificates from spec.tls Secrets, ManagedCertificates or pre-shared Google certificates
+    (served by SNI for every host); FrontendConfig redirectToHttps and sslPolicy; HTTP on port 80 unless
+    kubernetes.io/ingress.allow-http is "false"."""
+    ns = str(ing["metadata"].get("namespace") or "default")
+    secrets = [str(t["secretName"]) for t in (ing.get("spec") or {}).get("tls") or [] if t.get("secretName")]
+    managed = [m.strip() for m in annotations.get("networking.gke.io/managed-certificates", "").split(",") if m.strip()]
+    pre_shared = [c.strip() for c in annotations.get("ingress.gcp.kubernetes.io/pre-shared-cert", "").split(",")
+                  if c.strip()]
+    has_tls = bool(secrets or managed or pre_shared)
+    allow_http = annotations.get("kubernetes.io/ingress.allow-http", "true").strip().lower() != "false"
+    fc_name = annotations.get(GKE_FRONTEND_CONFIG)
+    fc = env.inv.get("FrontendConfig", ns, fc_name, group="networking.gke.io") if fc_name else None
+    fc_why = None
+    if fc_name and fc is None:
+        st = env.inv.status("FrontendConfig", "networking.gke.io", ns)
+        fc_why = (f"FrontendConfig {ns}/{fc_name} named by the Ingress was not read ({st.status})"
+                  if st.status != "ok" else None)
+    fc_spec = (fc or {}).get("spec") or {}
+    redirect_cfg = fc_spec.get("redirectToHttps") or {}
+    out: list[IngressHost] = []
+    for host, backends in _rule_hosts(ing):
+        if not has_tls:
+            s = env.subject("Ingress", ing, host, 80, False, ingress_class=cls_name, controller="gce",
+                            secret_name=None, secret_found=None, backends=backends, https_redirect=False,
+                            https_redirect_source="the GKE load balancer has only an HTTP frontend",
+                            tls_source="no spec.tls Secret, networking.gke.io/managed-certificates or "
+                                       "ingress.gcp.kubernetes.io/pre-shared-cert on the Ingress")
+            out.append(s)
+            continue
+        s = env.subject("Ingress", ing, host, 443, True, ingress_class=cls_name, controller="gce",
+                        tls_mode="terminate", secret_name=None, secret_found=None, backends=backends)
+        if fc is not None:
+            s.evidence.append(ObjectRef.of(fc))
+        _gce_certificate(env, s, ns, host, secrets, managed, pre_shared, ing)
+        # Plain HTTP.
+        if not allow_http:
+            s.https_redirect, s.https_redirect_source = True, \
+                'kubernetes.io/ingress.allow-http: "false": the load balancer has no HTTP frontend'
+        elif fc_why:
+            s.mark_unknown("https_redirect", fc_why)
+        elif redirect_cfg.get("enabled") is True:
+            s.https_redirect, s.https_redirect_source = True, \
+                f"FrontendConfig {ns}/{fc_name} redirectToHttps.enabled: true"
+        else:
+            s.https_redirect = False
+            s.https_redirect_source = ("the GKE load balancer also serves HTTP on port 80 (kubernetes.io/ingress."
+                                       "allow-http is not \"false\") and no FrontendConfig sets redirectToHttps"
+                                       + (f" (FrontendConfig {ns}/{fc_name} not found)" if fc_name and fc is None
+                                          else ""))
+        # TLS versions and suites.
+        if fc_why:
+            s.mark_unknown("tls_policy", fc_why)
+        elif fc_spec.get("sslPolicy"):
+            policy = str(fc_spec["sslPolicy"])
+            s.mark_unknown("tls_policy", f"TLS versions and suites come from the Google Cloud SSL policy '{policy}' "
+                           f"(FrontendConfig {ns}/{fc_name} spec.sslPolicy), which is held in Google Cloud: attach "
+                           f"`gcloud compute ssl-policies describe {policy}`, or run --probe-tls")
+        else:
+            s.tls_policy = TLSPolicy(
+                controller="gce", protocols=list(ALL_PROTOCOLS[:]), weak_protocols=["TLSv1", "TLSv1.1"],
+                protocols_source="no FrontendConfig sslPolicy: Google Cloud's default SSL policy (COMPATIBLE "
+                                 "profile, minimum TLS 1.0)",
+                ciphers=":".join(GCP_DEFAULT_WEAK), ciphers_source="Google Cloud default SSL policy (COMPATIBLE)",
+                weak_ciphers=list(GCP_DEFAULT_WEAK),
+                hsts=False, hsts_source="the Google load balancer adds no Strict-Transport-Security header",
+                https_redirect=bool(s.https_redirect), https_redirect_source=s.https_redirect_source)
+        _cloud_hsts(env, s, ns, "the Google load balancer adds no Strict-Transport-Security header")
+        out.append(s)
+    return out
+
+
+def _gce_certificate(env: Env, s: IngressHost, ns: str, host: str, secrets: list[str], managed: list[str],
+                     pre_shared: list[str], ing: Obj) -> None:
+    s.tls_source = "GKE Ingress certificates (served by SNI for every host of the load balancer)"
+    for name in managed:
+        mc = env.inv.get("ManagedCertificate", ns, name, group="networking.gke.io")
+        if mc is None:
+            continue
+        domains = [str(d) for d in (mc.get("spec") or {}).get("domains") or []]
+        if not any(d == host or fnmatch.fnmatchcase(host, d) for d in domains):
+            continue
+        s.evidence.append(ObjectRef.of(mc))
+        status = mc.get("status") or {}
+        per_domain = {str(d.get("domain")): str(d.get("status")) for d in status.get("domainStatus") or []}
+        state = per_domain.get(host) or str(status.get("certificateStatus") or "no status")
+        s.cloud_certificate = f"GKE ManagedCertificate {ns}/{name} ({state})"
+        s.cloud_certificate_ready = state == "Active"
+        s.tls_source = f"networking.gke.io/managed-certificates: ManagedCertificate {ns}/{name} names {host}"
+        return
+    secret = _tls_secret_for(ing, host) or (secrets[0] if secrets else None)
+    if secret:
+        s.secret_name, s.secret_namespace = secret, ns
+        s.fallback_certificate = "another certificate of the load balancer (GKE picks one by SNI)"
+        s.tls_source = f"spec.tls Secret {ns}/{secret} (uploaded to the load balancer by GKE)"
+        return
+    if pre_shared:
+        s.cloud_certificate = f"Google Cloud SSL certificate(s) {', '.join(pre_shared)}"
+        s.tls_source = f"ingress.gcp.kubernetes.io/pre-shared-cert: {', '.join(pre_shared)}"
+        s.mark_unknown("cloud_certificate_ready", f"the certificate is the Google Cloud SSL certificate "
+                       f"{', '.join(pre_shared)}, held in Google Cloud: attach `gcloud compute ssl-certificates "
+                       f"describe {pre_shared[0]}`, or run --probe-tls")
+        return
+    missing = [m for m in managed if env.inv.get("ManagedCertificate", ns, m, group="networking.gke.io") is None]
+    st = env.inv.status("ManagedCertificate", "networking.gke.io", ns)
+    s.cloud_certificate = f"GKE ManagedCertificate {', '.join(managed)}"
+    if missing and st.status != "ok":
+        s.mark_unknown("cloud_certificate_ready", f"ManagedCertificate {ns}/{missing[0]} was not read ({st.status})")
+    else:
+        s.cloud_certificate_ready = False
+        s.tls_source = (f"no ManagedCertificate named by networking.gke.io/managed-certificates "
+                        f"({', '.join(managed)}) lists {host}")
+
+
+def _cloud_hsts(env: Env, s: IngressHost, ns: str, default: str) -> None:
+    """HSTS a GKE BackendConfig adds as a custom response header to the host's backend Services."""
+    for b in s.backends:
+        svc = env.inv.get("Service", ns, b.rpartition(":")[0], group="")
+        ann = dict(((svc or {}).get("metadata") or {}).get("annotations") or {})
+        ref = ann.get("cloud.google.com/backend-config") or ann.get("beta.cloud.google.com/backend-config")
+        for name in re.findall(r'"([^"]+)"\s*[,}]', ref or ""):
+            bc = env.inv.get("BackendConfig", ns, name, group="cloud.google.com")
+            headers = (((bc or {}).get("spec") or {}).get("customResponseHeaders") or {}).get("headers") or []
+            if any(str(h).lower().startswith("strict-transport-security:") for h in headers):
+                s.hsts, s.hsts_source = True, f"BackendConfig {ns}/{name} customResponseHeaders sets " \
+                                              "Strict-Transport-Security"
+                if bc is not None:
+                    s.evidence.append(ObjectRef.of(bc))
+                return
+    s.hsts, s.hsts_source = False, default + " and no BackendConfig customResponseHeaders sets one"
+
+
+def _alb(env: Env, ing: Obj, annotations: dict[str, str], cls_name: str | None) -> list[IngressHost]:
+    """AWS Load Balancer Controller: listen-ports (default HTTP 80, or HTTPS 443 with certificates), ACM
+    certificates from certificate-arn or discovered from spec.tls hosts, ssl-redirect, ssl-policy
+    (default ELBSecurityPolicy-2016-08)."""
+    prefix = "alb.ingress.kubernetes.io"
+    arns = [a.strip() for a in annotations.get(f"{prefix}/certificate-arn", "").split(",") if a.strip()]
+    tls_hosts = {str(h) for t in (ing.get("spec") or {}).get("tls") or [] for h in t.get("hosts") or []}
+    raw_ports = annotations.get(f"{prefix}/listen-ports")
+    ports: list[tuple[str, int]] = []
+    if raw_ports:
+        try:
+            parsed = json.loads(raw_ports)
+            ports = [(str(k).upper(), int(v)) for entry in parsed for k, v in dict(entry).items()]
+        except (ValueError, TypeError, AttributeError):
+            ports = []
+    if not ports:
+        ports = [("HTTPS", 443)] if arns or tls_hosts else [("HTTP", 80)]
+    https = [p for proto, p in ports if proto == "HTTPS"]
+    http = [p for proto, p in ports if proto == "HTTP"]
+    redirect_to = annotations.get(f"{prefix}/ssl-redirect")
+    policy_name = annotations.get(f"{prefix}/ssl-policy", ALB_DEFAULT_POLICY)
+    hsts_attr = any("strict_transport_security" in v for k, v in annotations.items()
+                    if k.startswith(f"{prefix}/listener-attributes"))
+    out: list[IngressHost] = []
+    for host, backends in _rule_hosts(ing):
+        if not https:
+            for port in http:
+                out.append(env.subject("Ingress", ing, host, port, False, ingress_class=cls_name, controller="aws-alb",
+                                       secret_name=None, secret_found=None, backends=backends, https_redirect=False,
+                                       https_redirect_source=f"the ALB listens only on HTTP {port}",
+                                       tls_source=f"{prefix}/listen-ports has no HTTPS listener"))
+            continue
+        for port in https:
+            s = env.subject("Ingress", ing, host, port, True, ingress_class=cls_name, controller="aws-alb",
+                            tls_mode="terminate", secret_name=None, secret_found=None, backends=backends)
+            if arns:
+                s.cloud_certificate = f"ACM certificate {', '.join(arns)}"
+                s.tls_source = f"{prefix}/certificate-arn"
+                s.mark_unknown("cloud_certificate_ready", f"the certificate is held in AWS Certificate Manager "
+                               f"({arns[0]}): attach `aws acm describe-certificate --certificate-arn {arns[0]}`, "
+                               "or run --probe-tls")
+            else:
+                s.cloud_certificate = f"ACM certificate discovered for {host}"
+                s.tls_source = "spec.tls hosts (the controller discovers a matching ACM certificate; secretName " \
+                               "is ignored)"
+                s.mark_unknown("cloud_certificate_ready", f"the controller picks an ACM certificate for {host} by "
+                               "name at reconcile time; attach `aws acm list-certificates` for it, or run --probe-tls")
+            if not http:
+                redirect, source = True, f"the ALB has no HTTP listener ({prefix}/listen-ports)"
+            elif redirect_to:
+                redirect, source = True, f"{prefix}/ssl-redirect: '{redirect_to}'"
+            else:
+                redirect, source = False, (f"the ALB also listens on HTTP {', '.join(map(str, http))} without "
+                                           f"{prefix}/ssl-redirect")
+            entry = ALB_POLICIES.get(policy_name)
+            source_p = f"{prefix}/ssl-policy {policy_name}" if f"{prefix}/ssl-policy" in annotations else \
+                f"no {prefix}/ssl-policy: the controller's default {ALB_DEFAULT_POLICY}"
+            hsts_source = "an ALB listener attribute sets Strict-Transport-Security" if hsts_attr else \
+                "the ALB adds no Strict-Transport-Security header (no listener attribute sets one)"
+            if entry is None:
+                s.mark_unknown("tls_policy", f"ELB security policy '{policy_name}' is not one auditpack knows (a "
+                               "custom or newer policy): attach `aws elbv2 describe-ssl-policies --names "
+                               f"{policy_name}`, or run --probe-tls")
+                s.https_redirect, s.https_redirect_source = redirect, source
+                s.hsts, s.hsts_source = hsts_attr, hsts_source
+            else:
+                low, weak_cbc = entry
+                protocols = protocols_between(low)
+                s.tls_policy = TLSPolicy(
+                    controller="aws-alb", protocols=protocols, protocols_source=source_p,
+                    weak_protocols=[p for p in protocols if p in WEAK_PROTOCOLS],
+                    ciphers=None, ciphers_source=f"{policy_name} cipher list",
+                    weak_ciphers=["ECDHE-RSA-AES128-SHA", "AES128-SHA"] if weak_cbc else [],
+                    hsts=hsts_attr, hsts_source=hsts_source, https_redirect=redirect, https_redirect_source=source)
+            out.append(s)
+    return out
+
+
+def _agic(env: Env, ing: Obj, annotations: dict[str, str], cls_name: str | None) -> list[IngressHost]:
+    """Azure Application Gateway Ingress Controller: spec.tls Secrets or a certificate installed on the gateway
+    (appgw-ssl-certificate); ssl-redirect (default false); the TLS policy lives on the gateway in Azure."""
+    prefix = "appgw.ingress.kubernetes.io"
+    ns = str(ing["metadata"].get("namespace") or "default")
+    gw_cert = annotations.get(f"{prefix}/appgw-ssl-certificate")
+    profile = annotations.get(f"{prefix}/appgw-ssl-profile")
+    redirect = annotations.get(f"{prefix}/ssl-redirect", "false").strip().lower() == "true"
+    out: list[IngressHost] = []
+    for host, backends in _rule_hosts(ing):
+        secret = _tls_secret_for(ing, host)
+        if not secret and not gw_cert:
+            out.append(env.subject("Ingress", ing, host, 80, False, ingress_class=cls_name,
+                                   controller="azure-application-gateway", secret_name=None, secret_found=None,
+                                   backends=backends, https_redirect=False,
+                                   https_redirect_source="the Application Gateway listener for this host is HTTP",
+                                   tls_source=f"{host} is not under spec.tls and no {prefix}/appgw-ssl-certificate"))
+            continue
+        s = env.subject("Ingress", ing, host, 443, True, ingress_class=cls_name, controller="azure-application-gateway",
+                        tls_mode="terminate", secret_name=secret, secret_found=None, backends=backends)
+        if secret:
+            s.secret_namespace, s.tls_source = ns, f"spec.tls Secret {ns}/{secret}"
+            s.fallback_certificate = "no certificate (the gateway listener is not created)"
+        else:
+            s.cloud_certificate = f"Application Gateway certificate {gw_cert}"
+            s.tls_source = f"{prefix}/appgw-ssl-certificate: {gw_cert}"
+            s.mark_unknown("cloud_certificate_ready", f"the certificate '{gw_cert}' is installed on the Application "
+                           "Gateway in Azure: attach `az network application-gateway ssl-cert show`, or run "
+                           "--probe-tls")
+        where = f"SSL profile '{profile}' ({prefix}/appgw-ssl-profile)" if profile else "the gateway's SSL policy"
+        s.mark_unknown("tls_policy", f"TLS versions and suites come from {where}, which is held on the Application "
+                       "Gateway in Azure: attach `az network application-gateway ssl-policy show`, or run --probe-tls")
+        s.https_redirect = redirect
+        s.https_redirect_source = f"{prefix}/ssl-redirect: \"true\"" if redirect else \
+            f"no {prefix}/ssl-redirect: the gateway also serves the host over HTTP"
+        rewrite = annotations.get(f"{prefix}/rewrite-rule-set")
+        if rewrite:
+            s.mark_unknown("hsts", f"response headers may be set by rewrite rule set '{rewrite}' on the gateway "
+                           "(held in Azure); run --probe-tls")
+        else:
+            s.hsts, s.hsts_source = False, "the Application Gateway adds no Strict-Transport-Security header " \
+                                           "(no rewrite rule set is attached)"
+        out.append(s)
+    return out

@@ -21,6 +21,7 @@ from evidence.collectors.entrypoints import (
     WEAK_PROTOCOLS,
     Controller,
     Env,
+    cloud_ingress,
     collect_other,
     traefik_policy,
     traefik_static_redirect,
@@ -73,7 +74,7 @@ def _ingresses(env: Env) -> list[IngressHost]:
     classes = {str(c["metadata"]["name"]): c for c in inv.objects("IngressClass", "networking.k8s.io")}
     default_class = next((n for n, c in classes.items() if (c["metadata"].get("annotations") or {})
                           .get("ingressclass.kubernetes.io/is-default-class") == "true"), None)
-    subjects: list[IngressHost] = []
+    resolved = []
     for ing in inv.objects("Ingress", "networking.k8s.io"):
         meta, spec = ing["metadata"], ing.get("spec") or {}
         annotations: dict[str, str] = dict(meta.get("annotations") or {})
@@ -81,12 +82,42 @@ def _ingresses(env: Env) -> list[IngressHost]:
         ing_class = classes.get(str(cls_name)) if cls_name else None
         class_controller = ((ing_class or {}).get("spec") or {}).get("controller")
         controller = _match_controller(env.controllers, class_controller, cls_name)
+        resolved.append((ing, annotations, cls_name, ing_class, class_controller, controller))
+    # ingress-nginx builds one server per host from every Ingress of its class: a host listed under spec.tls of
+    # one Ingress (that also has a rule for it) is served with that certificate for the paths of all of them.
+    merged = _nginx_tls_hosts(resolved)
+    subjects: list[IngressHost] = []
+    for ing, annotations, cls_name, ing_class, class_controller, controller in resolved:
+        spec = ing.get("spec") or {}
+        if controller is None:
+            cloud = cloud_ingress(env, ing, annotations, str(cls_name) if cls_name else None, class_controller)
+            if cloud is not None:
+                for subject in cloud:
+                    if ing_class:
+                        subject.evidence.append(ObjectRef.of(ing_class))
+                    _backends_exist(env, ing, subject)
+                subjects += cloud
+                continue
         tls_entries = spec.get("tls") or []
         traefik_tls = controller is not None and controller.product == "traefik" and \
             annotations.get("traefik.ingress.kubernetes.io/router.tls") == "true"
         for host, backends in _hosts(spec):
             tls_entry = next((t for t in tls_entries if host in (t.get("hosts") or [])), None)
+            tls_source = f"Ingress lists {host} under spec.tls" if tls_entry is not None else \
+                "Traefik router.tls annotation" if traefik_tls else ""
+            sibling = None
+            if tls_entry is None and not traefik_tls and controller is not None and \
+                    controller.product == "ingress-nginx":
+                sibling = merged.get((_controller_key(controller), host))
+                if sibling is not None:
+                    tls_entry = sibling[1]
+                    tls_source = (f"Ingress {_name(sibling[0])} lists {host} under spec.tls, and ingress-nginx "
+                                  "serves every Ingress of that host and class from one TLS server")
             covered = tls_entry is not None or traefik_tls
+            if not covered:
+                tls_source = (f"no Ingress of class {cls_name or '(none)'} lists {host} under spec.tls"
+                              if controller is not None and controller.product == "ingress-nginx"
+                              else f"{host} is not listed under spec.tls")
             subject = env.subject(
                 "Ingress", ing, host, 443 if covered else 80, covered,
                 ingress_class=str(cls_name) if cls_name else None,
@@ -94,7 +125,10 @@ def _ingresses(env: Env) -> list[IngressHost]:
                 tls_mode="terminate" if covered else None,
                 secret_name=(tls_entry or {}).get("secretName"), secret_found=None, backends=backends,
                 cert_manager_issuer=annotations.get("cert-manager.io/cluster-issuer")
-                or annotations.get("cert-manager.io/issuer"))
+                or annotations.get("cert-manager.io/issuer"), tls_source=tls_source)
+            if sibling is not None:
+                subject.secret_namespace = str(sibling[0]["metadata"].get("namespace") or "")
+                subject.evidence.append(ObjectRef.of(sibling[0]))
             if ing_class:
                 subject.evidence.append(ObjectRef.of(ing_class))
             if covered:
@@ -106,8 +140,57 @@ def _ingresses(env: Env) -> list[IngressHost]:
                 elif not subject.secret_name:
                     subject.secret_found = False
             _tls_policy(env, subject, controller, annotations, class_controller)
+            _backends_exist(env, ing, subject)
             subjects.append(subject)
     return subjects
+
+
+def _controller_key(controller: Controller) -> tuple[str, str]:
+    meta = controller.workload["metadata"]
+    return str(meta.get("namespace") or ""), str(meta["name"])
+
+
+def _name(obj: Obj) -> str:
+    return f"{obj['metadata'].get('namespace')}/{obj['metadata']['name']}"
+
+
+def _nginx_tls_hosts(resolved: list[Any]) -> dict[tuple[tuple[str, str], str], tuple[Obj, dict[str, Any]]]:
+    """(controller, host) -> (Ingress, tls entry) for every host an ingress-nginx Ingress serves with TLS.
+
+    ingress-nginx takes a server's certificate from the oldest Ingress that has both a rule and a tls entry for
+    the host; the other Ingresses of the host only add locations to that server (and its ssl-redirect).
+    """
+    out: dict[tuple[tuple[str, str], str], tuple[Obj, dict[str, Any]]] = {}
+    ordered = sorted(resolved, key=lambda r: (str(r[0]["metadata"].get("creationTimestamp") or ""), _name(r[0])))
+    for ing, _, _, _, _, controller in ordered:
+        if controller is None or controller.product != "ingress-nginx":
+            continue
+        spec = ing.get("spec") or {}
+        rule_hosts = {str(r.get("host")) for r in spec.get("rules") or [] if r.get("host")}
+        for t in spec.get("tls") or []:
+            for h in t.get("hosts") or []:
+                if str(h) in rule_hosts:
+                    out.setdefault((_controller_key(controller), str(h)), (ing, t))
+    return out
+
+
+def _backends_exist(env: Env, ing: Obj, subject: IngressHost) -> None:
+    """Backends naming a Service that does not exist: the route answers 503, or whoever later creates a Service
+    of that name in the namespace receives the host's traffic."""
+    ns = str(ing["metadata"].get("namespace") or "default")
+    st = env.inv.status("Service", "", ns)
+    if st.status in ("forbidden", "error", "absent"):
+        subject.mark_unknown("backends_missing", f"Services of namespace {ns} were not read ({st.status})")
+        return
+    annotations = dict(ing["metadata"].get("annotations") or {})
+    missing = []
+    for b in subject.backends:
+        name, _, port = b.rpartition(":")
+        if port == "use-annotation" and f"alb.ingress.kubernetes.io/actions.{name}" in annotations:
+            continue  # an AWS Load Balancer Controller action (redirect, fixed response), not a Service
+        if name and name != "None" and env.inv.get("Service", ns, name, group="") is None:
+            missing.append(b)
+    subject.backends_missing = sorted(set(missing))
 
 
 def _hosts(spec: dict[str, Any]) -> list[tuple[str, list[str]]]:

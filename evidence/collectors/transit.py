@@ -46,6 +46,15 @@ class Mesh:
     linkerd_default: str
     linkerd_source: str
     evidence: list[ObjectRef] = field(default_factory=list)
+    # Sidecar injectors: Istio (webhook or istiod) and Linkerd (webhook or proxy-injector). None: not readable.
+    istio_injector: str | None = None
+    linkerd_injector: str | None = None
+    injector_why: str | None = None  # why the absence of an injector cannot be established
+    linkerd: bool = False
+    installed: bool = False
+    installed_why: str | None = None  # why "no mesh installed" cannot be established
+    non_mesh: dict[str, list[str]] = field(default_factory=dict)  # namespace -> workload ids outside any mesh
+    engine: Any = None  # the NetworkPolicy engine, built once when a plaintext path has to be checked
 
 
 def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[NamespaceTransit]:
@@ -57,6 +66,18 @@ def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[NamespaceTran
         by_ns[p.namespace].append(p)
     mesh = _mesh(inv, all_pods)
     out = []
+    # Workloads outside any mesh: the sources of plaintext paths into PERMISSIVE workloads.
+    ns_meta = {str(n["metadata"]["name"]): n["metadata"] for n in inv.objects("Namespace", "")}
+    for p in all_pods:
+        annotations, containers = _pod_metadata(inv, p)
+        meta = ns_meta.get(p.namespace) or {}
+        plane, _, _ = _dataplane(p, annotations, containers, dict(meta.get("labels") or {}),
+                                 dict(meta.get("annotations") or {}), mesh)
+        if plane == "none":
+            kind, _, name = p.owner.partition("/")
+            ids = mesh.non_mesh.setdefault(p.namespace, [])
+            if f"{p.namespace}/{name}[{kind}]" not in ids:
+                ids.append(f"{p.namespace}/{name}[{kind}]")
     for ns_obj in inv.objects("Namespace", ""):
         meta = ns_obj["metadata"]
         ns = str(meta["name"])
@@ -76,8 +97,8 @@ def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[NamespaceTran
             why = f"could not list pods ({pod_status.message or pod_status.status})"
             for f in ("pods", "nodes", "workloads", "strict_mtls_all", "node_encryption_covers", "protected"):
                 s.mark_unknown(f, why)
-        _node_coverage(s, cluster, ns_pods)
-        _mtls(inv, s, ns_obj, ns_pods, derived, mesh)
+        _node_coverage(s, cluster, ns_pods, _sites_assumption(inv, scope, cluster))
+        _mtls(inv, s, ns_obj, ns_pods, mesh)
         _verdict(s)
         out.append(s)
     return out
@@ -85,7 +106,35 @@ def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[NamespaceTran
 
 # --- node encryption on the links this namespace uses ---------------------------------------------------
 
-def _node_coverage(s: NamespaceTransit, cluster: ClusterFacts, ns_pods: list[PodView]) -> None:
+REGION_LABEL, ZONE_LABEL = "topology.kubernetes.io/region", "topology.kubernetes.io/zone"
+
+
+def _sites_assumption(inv: Inventory, scope: Scope, cluster: ClusterFacts) -> str | None:
+    """How sites were inferred when the scope declares none (the cluster subject groups nodes by region and treats
+    links between regions as untrusted); None when the scope declares them."""
+    if scope.sites:
+        return None
+    labels = [dict(n["metadata"].get("labels") or {}) for n in inv.objects("Node", "")]
+    if not labels:
+        return None
+    regions = sorted({lb[REGION_LABEL] for lb in labels if lb.get(REGION_LABEL)})
+    zones = sorted({lb[ZONE_LABEL] for lb in labels if lb.get(ZONE_LABEL)})
+    if not regions and not zones:
+        return ("assumed: no sites in the scope and no topology.kubernetes.io/region or zone labels on the nodes, so "
+                "every node is taken to be at one site with no untrusted link")
+    text = (f"assumed: no sites in the scope, so sites are the nodes' regions ({', '.join(regions) or 'none labelled'}) "
+            "and links between regions are untrusted")
+    if len(zones) > 1:
+        text += (f"; the zones {', '.join(zones)} within a region are taken to be joined by the provider's network "
+                 "(declare sites and untrusted_links in the scope if they are not)")
+    if any(not lb.get(REGION_LABEL) for lb in labels):
+        text += "; nodes without a region label form one more site"
+    return text
+
+
+def _node_coverage(s: NamespaceTransit, cluster: ClusterFacts, ns_pods: list[PodView],
+                   assumption: str | None = None) -> None:
+    s.sites_assumption = assumption
     site_nodes = {site.name: set(site.nodes) for site in cluster.sites}
     placed = {p.node for p in ns_pods if p.node}
     nodes = placed if s.placement_known else set(cluster.nodes)
@@ -117,6 +166,8 @@ def _node_coverage(s: NamespaceTransit, cluster: ClusterFacts, ns_pods: list[Pod
         s.node_encryption_covers = True
         s.node_encryption_reason = (f"{where} run only at {', '.join(s.sites) or 'no site'}, which no untrusted "
                                     "link reaches" if s.sites else f"{where} cross no untrusted link")
+        if assumption:
+            s.node_encryption_reason += f" ({assumption})"
     elif not unenc:
         s.node_encryption_covers = True
         s.node_encryption_reason = (f"{enc.mechanism if enc else 'encryption'} is active on every node at both ends "
@@ -125,6 +176,8 @@ def _node_coverage(s: NamespaceTransit, cluster: ClusterFacts, ns_pods: list[Pod
         s.node_encryption_reason = (f"traffic crosses {', '.join(s.untrusted_links)} but encryption is not active on "
                                     f"{', '.join(s.nodes_unencrypted)}"
                                     + (f" ({enc.configured_source})" if enc and not enc.configured else ""))
+    if assumption and s.untrusted_links:
+        s.node_encryption_reason += f" ({assumption})"
 
 
 # --- mesh mTLS -----------------------------------------------------------------------------------------
@@ -167,13 +220,43 @@ def _mesh(inv: Inventory, all_pods: list[PodView]) -> Mesh:
             linkerd_default = str(policy)
             linkerd_source = "ConfigMap linkerd/linkerd-config values proxy.defaultInboundPolicy"
         evidence.append(ObjectRef.of(linkerd_cm))
+    webhooks = [str(w["metadata"]["name"]) for w in inv.objects("MutatingWebhookConfiguration",
+                                                                   "admissionregistration.k8s.io")]
+    hooks_read = inv.status("MutatingWebhookConfiguration", "admissionregistration.k8s.io").status == "ok" \
+        and bool(webhooks)
+    istio_hook = next((w for w in webhooks if w.startswith(("istio-sidecar-injector", "istio-revision-tag"))), None)
+    linkerd_hook = next((w for w in webhooks if w.startswith("linkerd-proxy-injector")), None)
+    linkerd_injector_deploy = [d for d in inv.objects("Deployment", "apps")
+                               if str(d["metadata"]["name"]) == "linkerd-proxy-injector"]
+    istio_injector = (f"MutatingWebhookConfiguration {istio_hook}" if istio_hook else
+                      f"Deployment {istiod[0]['metadata'].get('namespace')}/{istiod[0]['metadata']['name']} "
+                      "(istiod injects sidecars)" if istiod else None)
+    linkerd_injector = (f"MutatingWebhookConfiguration {linkerd_hook}" if linkerd_hook else
+                        "Deployment linkerd/linkerd-proxy-injector" if linkerd_injector_deploy else None)
+    deploy_st = inv.status("Deployment", "apps")
+    injector_why = None
+    if deploy_st.status != "ok" and not hooks_read:
+        injector_why = ("neither the injector webhooks (MutatingWebhookConfigurations) nor the control-plane "
+                        f"Deployments were read ({deploy_st.status})")
+    linkerd_sidecars = any(c.get("name") == "linkerd-proxy" for p in all_pods for c in p.containers)
+    linkerd = bool(linkerd_cm is not None or linkerd_injector or linkerd_sidecars)
+    installed = bool(istio or linkerd or istio_hook or ztunnel_present(inv))
+    installed_why = None
+    if not installed and deploy_st.status != "ok":
+        installed_why = f"whether a service mesh is installed is unknown: Deployments were not read ({deploy_st.status})"
     return Mesh(istio=istio, root=root, root_source=root_source,
                 peer_auth=[p for p in peer_auth_all if f"{p['metadata'].get('namespace')}/{p['metadata']['name']}"
                            not in dry],
                 peer_auth_why=why, dry_run=dry,
                 destination_rules=inv.objects("DestinationRule", "networking.istio.io"),
                 ztunnel=any(str(d["metadata"]["name"]) == "ztunnel" for d in inv.objects("DaemonSet", "apps")),
-                linkerd_default=linkerd_default, linkerd_source=linkerd_source, evidence=evidence)
+                linkerd_default=linkerd_default, linkerd_source=linkerd_source, evidence=evidence,
+                istio_injector=istio_injector, linkerd_injector=linkerd_injector, injector_why=injector_why,
+                linkerd=linkerd, installed=installed, installed_why=installed_why)
+
+
+def ztunnel_present(inv: Inventory) -> bool:
+    return any(str(d["metadata"]["name"]) == "ztunnel" for d in inv.objects("DaemonSet", "apps"))
 
 
 def _pod_metadata(inv: Inventory, p: PodView) -> tuple[dict[str, str], list[dict[str, Any]]]:
@@ -192,18 +275,66 @@ def _pod_metadata(inv: Inventory, p: PodView) -> tuple[dict[str, str], list[dict
 
 
 def _dataplane(p: PodView, annotations: dict[str, str], containers: list[dict[str, Any]],
-               ns_labels: dict[str, str], mesh: Mesh) -> tuple[str, str]:
+               ns_labels: dict[str, str], ns_annotations: dict[str, str], mesh: Mesh) -> tuple[str, str, str | None]:
+    """(dataplane, how it is known, why it cannot be known). A real Pod shows its proxy; a workload template does
+    not (the proxy is added at admission), so its enrolment is decided as the injectors decide."""
     names = {str(c.get("name")) for c in containers}
     if "sidecar.istio.io/status" in annotations or "istio-proxy" in names:
-        return "sidecar", "Pod annotation sidecar.istio.io/status (istio-proxy injected)"
+        return "sidecar", "Pod annotation sidecar.istio.io/status (istio-proxy injected)", None
     if annotations.get("ambient.istio.io/redirection") == "enabled":
-        return "ambient", "Pod annotation ambient.istio.io/redirection=enabled"
+        return "ambient", "Pod annotation ambient.istio.io/redirection=enabled", None
     if ns_labels.get("istio.io/dataplane-mode") == "ambient" and p.labels.get("istio.io/dataplane-mode") != "none" \
             and mesh.ztunnel:
-        return "ambient", "Namespace label istio.io/dataplane-mode=ambient with the ztunnel DaemonSet running"
+        return "ambient", "Namespace label istio.io/dataplane-mode=ambient with the ztunnel DaemonSet running", None
     if "linkerd.io/proxy-version" in annotations or "linkerd-proxy" in names:
-        return "linkerd", "Pod annotation linkerd.io/proxy-version (linkerd-proxy injected)"
-    return "none", "no mesh proxy in the Pod (no sidecar.istio.io/status, ambient redirection or linkerd-proxy)"
+        return "linkerd", "Pod annotation linkerd.io/proxy-version (linkerd-proxy injected)", None
+    if not p.derived:
+        return "none", "no mesh proxy in the Pod (no sidecar.istio.io/status, ambient redirection or linkerd-proxy)", \
+            None
+    if getattr(p, "host_network", False):
+        return "none", "hostNetwork pods are never injected", None
+    for plane, wants, injector in (("sidecar", _istio_wants(p.labels, annotations, ns_labels), mesh.istio_injector),
+                                   ("linkerd", _linkerd_wants(annotations, ns_annotations), mesh.linkerd_injector)):
+        if wants is None:
+            continue
+        if injector:
+            return plane, f"no Pod read for this workload; {wants} and {injector} is installed, so the proxy is " \
+                          "injected", None
+        if mesh.injector_why:
+            return "none", wants, f"{wants}, but whether an injector runs cannot be confirmed: {mesh.injector_why}"
+        return "none", f"{wants}, but no injector is installed, so no proxy is added", None
+    return "none", "no injection label or annotation on the namespace or the pod template", None
+
+
+def _istio_wants(labels: dict[str, str], annotations: dict[str, str], ns_labels: dict[str, str]) -> str | None:
+    """Why Istio's injector would inject a pod, or None (istio.io: sidecar injection, "Controlling the injection
+    policy": a pod label or annotation "false" or namespace istio-injection=disabled wins; then istio-injection,
+    then istio.io/rev on the namespace; a pod label sidecar.istio.io/inject=true or istio.io/rev also injects)."""
+    key = "sidecar.istio.io/inject"
+    if labels.get(key) == "false" or annotations.get(key) == "false" or ns_labels.get("istio-injection") == "disabled":
+        return None
+    if ns_labels.get("istio-injection") == "enabled":
+        return "Namespace label istio-injection=enabled"
+    if ns_labels.get("istio.io/rev"):
+        return f"Namespace label istio.io/rev={ns_labels['istio.io/rev']}"
+    if labels.get(key) == "true":
+        return f"pod-template label {key}=true"
+    if labels.get("istio.io/rev"):
+        return f"pod-template label istio.io/rev={labels['istio.io/rev']}"
+    return None
+
+
+def _linkerd_wants(annotations: dict[str, str], ns_annotations: dict[str, str]) -> str | None:
+    """Linkerd injects when linkerd.io/inject is enabled (or ingress) on the pod template or its namespace, unless
+    the pod template says disabled (linkerd.io: automatic proxy injection)."""
+    key = "linkerd.io/inject"
+    if annotations.get(key) == "disabled":
+        return None
+    if annotations.get(key) in ("enabled", "ingress"):
+        return f"pod-template annotation {key}={annotations[key]}"
+    if ns_annotations.get(key) in ("enabled", "ingress"):
+        return f"Namespace annotation {key}={ns_annotations[key]}"
+    return None
 
 
 def _oldest(policies: list[Obj]) -> Obj | None:
@@ -218,8 +349,8 @@ def _mode(pa: Obj | None) -> str:
 def _istio_mode(mesh: Mesh, ns: str, labels: dict[str, str]) -> tuple[str, str, list[str], list[Obj]]:
     """Effective PeerAuthentication mode for a workload, its source, port exceptions and the policies used."""
     here = [p for p in mesh.peer_auth if p["metadata"].get("namespace") == ns]
-    workload = [p for p in here if (p.get("spec") or {}).get("selector") and ns != mesh.root
-                and matches(p["spec"]["selector"], labels)]
+    # A selector policy applies to the workloads it selects in its own namespace (the root namespace included).
+    workload = [p for p in here if (p.get("spec") or {}).get("selector") and matches(p["spec"]["selector"], labels)]
     wl = _oldest(workload)
     ns_pa = _oldest([p for p in here if not (p.get("spec") or {}).get("selector")])
     mesh_pa = _oldest([p for p in mesh.peer_auth if p["metadata"].get("namespace") == mesh.root
@@ -286,7 +417,7 @@ def _host_in(host: str, dr_ns: str, ns: str) -> bool:
     return (len(parts) == 2 or host.endswith((".svc", f".{CLUSTER_DOMAIN}"))) and parts[1] == ns
 
 
-def _mtls(inv: Inventory, s: NamespaceTransit, ns_obj: Obj, ns_pods: list[PodView], derived: bool, mesh: Mesh) -> None:
+def _mtls(inv: Inventory, s: NamespaceTransit, ns_obj: Obj, ns_pods: list[PodView], mesh: Mesh) -> None:
     ns = s.name
     ns_labels = dict(ns_obj["metadata"].get("labels") or {})
     ns_annotations = dict(ns_obj["metadata"].get("annotations") or {})
@@ -295,11 +426,14 @@ def _mtls(inv: Inventory, s: NamespaceTransit, ns_obj: Obj, ns_pods: list[PodVie
         grouped[p.owner].append(p)
     used: dict[ObjectRef, None] = {}
     meshes: set[str] = set()
+    enrolment_unknown: list[str] = []
     for owner, members in sorted(grouped.items()):
         modes = []
         for p in members:
             annotations, containers = _pod_metadata(inv, p)
-            plane, plane_source = _dataplane(p, annotations, containers, ns_labels, mesh)
+            plane, plane_source, plane_why = _dataplane(p, annotations, containers, ns_labels, ns_annotations, mesh)
+            if plane_why:
+                enrolment_unknown.append(f"{owner}: {plane_why}")
             if plane in ("sidecar", "ambient"):
                 meshes.add("istio")
                 mode, source, exceptions, pas = _istio_mode(mesh, ns, p.labels)
@@ -335,10 +469,15 @@ def _mtls(inv: Inventory, s: NamespaceTransit, ns_obj: Obj, ns_pods: list[PodVie
                 detail += "; " + "; ".join(w.port_exceptions)
             s.workloads_not_strict.append(f"{w.workload}: {detail}")
     s.strict_mtls_all = bool(s.workloads) and not s.workloads_not_strict and not s.destination_rules_disable
+    s.mesh_installed = mesh.installed
+    if mesh.installed_why:
+        s.mark_unknown("mesh_installed", mesh.installed_why)
+    _unmatched_peer_authentications(s, mesh, ns_pods)
+    _plaintext_paths(inv, s, mesh)
     # Why the mTLS facts cannot be trusted, if they cannot.
     why = None
-    if derived and s.workloads:
-        why = "no Pods in the snapshot: sidecar injection cannot be confirmed from workload templates"
+    if enrolment_unknown:
+        why = "; ".join(dict.fromkeys(enrolment_unknown))
     elif "istio" in meshes and mesh.peer_auth_why:
         why = mesh.peer_auth_why
     elif "istio" in meshes and inv.status("DestinationRule", "networking.istio.io").status in ("forbidden", "error"):
@@ -356,8 +495,49 @@ def _mtls(inv: Inventory, s: NamespaceTransit, ns_obj: Obj, ns_pods: list[PodVie
     else:
         gaps = s.workloads_not_strict + s.destination_rules_disable
         s.mtls_reason = f"mTLS is not STRICT everywhere: {'; '.join(gaps)}"
+    if s.plaintext_paths:
+        s.mtls_reason += "; plain text reaches meshed workloads: " + "; ".join(s.plaintext_paths)
     if mesh.dry_run and s.mesh and "istio" in s.mesh:
         s.mtls_reason += f" (dry-run PeerAuthentications ignored: {', '.join(mesh.dry_run)})"
+
+
+def _unmatched_peer_authentications(s: NamespaceTransit, mesh: Mesh, ns_pods: list[PodView]) -> None:
+    """Workload-selector PeerAuthentications of this namespace that select no pod (usually a typo in a label)."""
+    for pa in mesh.peer_auth:
+        selector = (pa.get("spec") or {}).get("selector")
+        if pa["metadata"].get("namespace") != s.name or not selector:
+            continue
+        if not any(matches(selector, p.labels) for p in ns_pods):
+            labels = ",".join(f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items()))
+            s.peer_authentications_unmatched.append(
+                f"PeerAuthentication {s.name}/{pa['metadata']['name']} (selector {labels or 'matchExpressions'}, "
+                f"mode {_mode(pa)}) selects no pod")
+            s.evidence.append(ObjectRef.of(pa))
+
+
+def _plaintext_paths(inv: Inventory, s: NamespaceTransit, mesh: Mesh) -> None:
+    """Workloads here that accept plain text and that a workload outside the mesh may reach (NetworkPolicy engine):
+    the sidecar of a PERMISSIVE workload accepts the plaintext connection and passes it on."""
+    open_ = [w for w in s.workloads if w.dataplane != "none" and not w.strict]
+    sources = [wid for ids in mesh.non_mesh.values() for wid in ids]
+    if not open_ or not sources:
+        return
+    if mesh.engine is None:
+        from evidence.netpol.engine import engine_from_inventory
+        mesh.engine = engine_from_inventory(inv)
+    engine = mesh.engine
+    for w in open_:
+        kind, _, name = w.workload.partition("/")
+        dst = f"{s.name}/{name}[{kind}]"
+        if dst not in engine.workloads:
+            continue
+        reaching = [src for src in sources if src in engine.workloads and src != dst
+                    and not engine.allowed(src, dst).is_empty()]
+        if reaching:
+            shown = ", ".join(r.replace("[", " (").replace("]", ")") for r in reaching[:3])
+            more = f" and {len(reaching) - 3} more" if len(reaching) > 3 else ""
+            s.plaintext_paths.append(f"{w.workload} ({w.mtls_mode}) accepts plain text from non-mesh workloads "
+                                     f"{shown}{more}, which NetworkPolicies allow to reach it")
 
 
 def _verdict(s: NamespaceTransit) -> None:
