@@ -290,6 +290,28 @@ class NamespaceTransit(Subject):
 
 # --- namespaces ----------------------------------------------------------------------------------------
 
+class WorkloadSegmentation(_Model):
+    """One workload's isolation and what it admits, from the reachability engine (not from policy shape)."""
+
+    name: str = Field(description="'Deployment/web', 'Pod/name' for a bare pod, 'Prometheus/k8s' for an operator's")
+    pods: int
+    derived: bool = Field(description="its pods were not observed; they come from its template (or its operator)")
+    ingress_isolated: bool = Field(description="every pod of it is selected by an Ingress policy")
+    egress_isolated: bool = Field(description="every pod of it is selected by an Egress policy")
+    admits_any_pod: list[str] = Field(description="ports every pod of the cluster (any namespace, any labels) may "
+                                      "connect to ('all', 'TCP 8080'); empty: none")
+    admits_internet: list[str] = Field(description="ports every public address may connect to")
+    reaches_any_pod: list[str] = Field(description="ports it may connect to on every pod of the cluster")
+    reaches_internet: list[str] = Field(description="ports it may connect to on every public address")
+    open_policies: list[str] = Field(description="policies whose rules admit every pod or every address to it, or "
+                                     "let it reach them")
+    ingress_from_namespaces: list[str] = Field(description="other namespaces with a pod that can connect to it")
+    ingress_from_external: list[str] = Field(description="external CIDRs that can connect to it")
+    host_network: bool = Field(description="spec.hostNetwork: most CNIs do not apply pod NetworkPolicies to it")
+    host_ports: list[str] = Field(description="ports bound on the node ('TCP 8080'): hostPort, or any container "
+                                  "port of a hostNetwork pod")
+
+
 class NamespaceFacts(Subject):
     TYPE: ClassVar[str] = "namespace"
     DESCRIPTION: ClassVar[str] = "A namespace with its scope class and NetworkPolicy coverage."
@@ -318,6 +340,30 @@ class NamespaceFacts(Subject):
                                           description="public CIDRs some pod here may connect to (private ranges removed)")
     egress_to_internet_unrestricted: bool = Field(default=False,
                                                   description="some pod here may connect to every public address")
+    # What the namespace does by default, from the engine: a new pod here whose labels no policy names specifically.
+    # default_deny_* hold when that pod is isolated and admits (reaches) neither every pod of the cluster nor every
+    # public address on every port.
+    baseline_ingress_isolated: bool = Field(default=False, description="a new pod here is isolated for ingress")
+    baseline_egress_isolated: bool = Field(default=False, description="a new pod here is isolated for egress")
+    baseline_ingress_admits: list[str] = Field(default_factory=list, description="what a new pod here admits on "
+                                               "every port: 'every pod in the cluster', 'every public address'")
+    baseline_egress_reaches: list[str] = Field(default_factory=list, description="what a new pod here may reach on "
+                                               "every port: 'every pod in the cluster', 'every public address'")
+    baseline_ingress_policies: list[str] = Field(default_factory=list, description="the policies whose ingress "
+                                                 "rules open the default to everyone")
+    baseline_egress_policies: list[str] = Field(default_factory=list, description="the policies whose egress rules "
+                                                "open the default to everyone")
+    open_ingress_workloads: list[str] = Field(default_factory=list, description="workloads admitting every pod or "
+                                              "every public address on every port, with the policies doing it")
+    open_egress_workloads: list[str] = Field(default_factory=list, description="workloads that may reach every pod "
+                                             "or every public address on every port, with the policies doing it")
+    policies_selecting_nothing: list[str] = Field(default_factory=list, description="NetworkPolicies here whose "
+                                                  "podSelector selects no pod (usually a label typo)")
+    host_network_workloads: list[str] = Field(default_factory=list, description="workloads with hostNetwork pods")
+    host_port_workloads: list[str] = Field(default_factory=list, description="workloads binding node ports, as "
+                                           "'Kind/name (TCP 8080)'")
+    workloads: list[WorkloadSegmentation] = Field(default_factory=list,
+                                                  description="per workload, for in-scope namespaces")
 
 
 class PolicyWriter(_Model):

@@ -260,3 +260,23 @@ def test_log_shipper_coverage_and_output() -> None:
     assert m.nodes_without_log_shipper == ["b"] and m.log_shippers[0].output_configured
     assert m.prometheus == ["monitoring/k8s"] and m.prometheus_retention == "24h (operator default)"
     assert m.alertmanager == []
+
+
+def test_no_node_read_makes_shipper_coverage_inconclusive_not_zero_of_zero() -> None:
+    """Fluent Bit as its Helm chart deploys it (fluent/helm-charts charts/fluent-bit: a DaemonSet mounting the
+    `fluent-bit` ConfigMap with an [OUTPUT] section), in a snapshot that holds no Node: "every one of 0 nodes runs
+    a shipper" is not evidence, so coverage is unknown and the control is inconclusive, not a pass."""
+    from evidence.controls import load_catalogue
+    from evidence.evaluate import evaluate_subject, scope_variables
+
+    fb = ds("fluent-bit", "logging", containers=[{"name": "fluent-bit", "image": "cr.fluentbit.io/fluent/fluent-bit:3.1.9"}])
+    fb["spec"]["template"]["spec"]["volumes"] = [{"name": "config", "configMap": {"name": "fluent-bit"}}]
+    cm = obj("v1", "ConfigMap", "fluent-bit", "logging", data={
+        "fluent-bit.conf": "[INPUT]\n    Name tail\n    Path /var/log/containers/*.log\n"
+                           "[OUTPUT]\n    Name es\n    Match kube.*\n    Host elasticsearch-master\n"})
+    inv = inventory(fb, cm, absent=("Node",))
+    m = monitoring.collect(inv, Scope(), NOW)[0]
+    assert m.nodes == [] and "nodes_without_log_shipper" in m.unknown_fields()
+    control = next(c for c in load_catalogue().controls if c.id == "logging.shipper-coverage")
+    finding = evaluate_subject(control, m.model_dump(mode="json"), scope_variables(Scope()))
+    assert finding.status == "inconclusive"

@@ -8,10 +8,16 @@ from pathlib import Path
 
 import yaml
 from conftest import SAMPLE, SCOPE
+from helpers import NOW, deployment, inventory, netpol, obj, pod
 
-from evidence.collectors import collect_all
+from evidence.collectors import collect_all, namespaces
+from evidence.collectors.workloads import pods
 from evidence.controls import load_catalogue
-from evidence.evaluate import evaluate
+from evidence.evaluate import Finding, evaluate, evaluate_subject, scope_variables
+from evidence.facts import NamespaceFacts
+from evidence.netpol.engine import engine_from_inventory
+from evidence.netpol.model import ConnSet
+from evidence.scope import Scope
 from evidence.scope import load as load_scope
 from evidence.sources import snapshot
 
@@ -94,3 +100,247 @@ def test_policy_writers_from_rbac() -> None:
         in f.message
     assert "system:masters" not in f.message  # a built-in: listed in the facts, not counted
     assert any(e.kind == "ClusterRoleBinding" and e.name == "platform-admins" for e in f.evidence)
+
+
+# --- issue 13: workloads and pods, segmentation from the engine ----------------------------------------------------
+# Inventories below are built from realistic upstream-shaped manifests written for these tests; each cites the
+# upstream source whose shape (names, labels, ports, policy form) it follows.
+
+def _finding(control_id: str, subject: NamespaceFacts, scope: Scope | None = None) -> Finding:
+    """The control's verdict on the subject, with the CNI taken as enforcing (these inventories hold no CNI)."""
+    control = next(c for c in load_catalogue().controls if c.id == control_id)
+    data = subject.model_dump(mode="json")
+    data["policies_enforced"] = True
+    data["unknown"] = [u for u in data["unknown"] if u["field"] != "policies_enforced"]
+    return evaluate_subject(control, data, scope_variables(scope or Scope()))
+
+
+def _boutique_deployment(name: str, port: int) -> dict:
+    """An Online Boutique service as in GoogleCloudPlatform/microservices-demo release/kubernetes-manifests.yaml:
+    label app=<name>, one container port, and no metadata.namespace (the manifests are applied to `default`)."""
+    d = obj("apps/v1", "Deployment", name, spec={"selector": {"matchLabels": {"app": name}}, "template": {
+        "metadata": {"labels": {"app": name}},
+        "spec": {"containers": [{"name": "server", "image": f"us-central1-docker.pkg.dev/google-samples/"
+                                 f"microservices-demo/{name}:v0.10.2", "ports": [{"containerPort": port}]}]}}})
+    return d
+
+
+def _boutique_policy(name: str, spec: dict) -> dict:
+    """kustomize/components/network-policies/network-policy-<name>.yaml of microservices-demo, namespace left out."""
+    return obj("networking.k8s.io/v1", "NetworkPolicy", name, spec=spec)
+
+
+BOUTIQUE_POLICIES = [
+    # network-policy-deny-all.yaml: every pod, both directions, no rules.
+    _boutique_policy("deny-all", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
+    # network-policy-frontend.yaml: `ingress: [{}]`, `egress: [{}]`: the frontend admits and reaches everything.
+    _boutique_policy("frontend", {"podSelector": {"matchLabels": {"app": "frontend"}},
+                                  "policyTypes": ["Ingress", "Egress"], "ingress": [{}], "egress": [{}]}),
+    # network-policy-checkoutservice.yaml / network-policy-paymentservice.yaml: one caller, one port.
+    _boutique_policy("checkoutservice", {"podSelector": {"matchLabels": {"app": "checkoutservice"}},
+                                         "policyTypes": ["Ingress", "Egress"], "egress": [{}], "ingress": [
+                                             {"from": [{"podSelector": {"matchLabels": {"app": "frontend"}}}],
+                                              "ports": [{"port": 5050, "protocol": "TCP"}]}]}),
+    _boutique_policy("paymentservice", {"podSelector": {"matchLabels": {"app": "paymentservice"}},
+                                        "policyTypes": ["Ingress", "Egress"], "egress": [{}], "ingress": [
+                                            {"from": [{"podSelector": {"matchLabels": {"app": "checkoutservice"}}}],
+                                             "ports": [{"port": 50051, "protocol": "TCP"}]}]}),
+]
+
+# helm/helm pkg/chartutil/create.go (defaultTestConnection): the test pod `helm create` scaffolds, a bare Pod with the
+# "helm.sh/hook: test" annotation. Rendered with `helm template`, it carries no namespace and no status.
+HELM_TEST_POD = obj("v1", "Pod", "boutique-test-connection",
+                    labels={"app.kubernetes.io/name": "boutique", "app.kubernetes.io/instance": "boutique"},
+                    annotations={"helm.sh/hook": "test"},
+                    spec={"containers": [{"name": "wget", "image": "busybox", "command": ["wget"],
+                                          "args": ["boutique:80"]}], "restartPolicy": "Never"})
+
+
+def _boutique() -> list[dict]:
+    return [_boutique_deployment("frontend", 8080), _boutique_deployment("checkoutservice", 5050),
+            _boutique_deployment("paymentservice", 50051), _boutique_deployment("cartservice", 7070),
+            _boutique_deployment("redis-cart", 6379), *BOUTIQUE_POLICIES, HELM_TEST_POD]
+
+
+def test_one_real_pod_does_not_switch_off_template_derivation() -> None:
+    """A Helm test pod is the only Pod in the input: every workload still gets its pods from its template."""
+    inv = inventory(*_boutique())
+    views, derived = pods(inv)
+    owners = sorted(v.owner for v in views)
+    assert derived and owners == ["Deployment/cartservice", "Deployment/checkoutservice", "Deployment/frontend",
+                                  "Deployment/paymentservice", "Deployment/redis-cart",
+                                  "Pod/boutique-test-connection"]
+    assert [v.derived for v in views if v.owner.startswith("Pod/")] == [False]
+    ns = next(s for s in namespaces.collect(inv, Scope(), NOW) if s.TYPE == "namespace")
+    assert ns.name == "default" and ns.pods == 6
+    assert "derived from workload templates" in ns.scope_reason and "no Namespace object" in ns.scope_reason
+
+
+def test_manifests_without_namespace_belong_to_default() -> None:
+    """kubectl applies a manifest without metadata.namespace to `default`; flows and workloads say so."""
+    inv = inventory(*_boutique())
+    subjects = namespaces.collect(inv, Scope.model_validate({"namespaces": {"cde": ["default"]}}), NOW)
+    flows = [s for s in subjects if s.TYPE == "cde_flow"]
+    assert flows and not any("None" in f.id for f in flows)
+    assert {f.dst for f in flows} == {"default/frontend[Deployment]"}  # only the frontend admits the outside
+    assert all(f.dst_namespace == "default" for f in flows)
+    assert all(w.startswith("default/") for w in engine_from_inventory(inv).workloads)
+
+
+def test_allow_all_on_one_pod_keeps_the_namespace_default_deny() -> None:
+    """Online Boutique: deny-all plus a frontend policy with `ingress: [{}]`. The default deny still holds for every
+    other workload; the frontend is reported as open, and nothing says the namespace has no default deny."""
+    inv = inventory(obj("v1", "Namespace", "default"), *_boutique())
+    ns = next(s for s in namespaces.collect(inv, Scope(), NOW) if s.TYPE == "namespace")
+    assert ns.default_deny_ingress and ns.default_deny_egress  # was a false fail: "allow-all ingress in: frontend"
+    assert ns.default_deny_policies == ["deny-all"]
+    assert ns.open_ingress_workloads == [
+        "Deployment/frontend (admits every pod in the cluster and every public address on every port: "
+        "default/frontend)"]
+    assert ns.allow_all_ingress_policies == ["frontend"] and ns.pods_not_selected == []
+    payment = next(w for w in ns.workloads if w.name == "Deployment/paymentservice")
+    assert payment.ingress_isolated and payment.admits_any_pod == [] and payment.admits_internet == []
+    assert _finding("segmentation.default-deny-ingress", ns).status == "pass"
+
+
+def test_namespace_selector_all_on_every_pod_is_not_default_deny() -> None:
+    """`podSelector: {}` with `from: [{namespaceSelector: {}}]` (the form of kubernetes-network-policy-recipes
+    05-allow-traffic-from-all-namespaces.md, applied to every pod) isolates every pod and admits every pod of every
+    namespace: not a default deny, and the message says why. Recipe 04 (deny from other namespaces) still is one."""
+    allow_all_ns = obj("networking.k8s.io/v1", "NetworkPolicy", "allow-all-namespaces", "shop", spec={
+        "podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {}}]}]})
+    same_ns = obj("networking.k8s.io/v1", "NetworkPolicy", "deny-from-other-namespaces", "books", spec={
+        "podSelector": {}, "ingress": [{"from": [{"podSelector": {}}]}]})
+    inv = inventory(obj("v1", "Namespace", "shop"), obj("v1", "Namespace", "books"),
+                    deployment("web", "shop", "nginx:1.27"), deployment("web", "books", "nginx:1.27"),
+                    allow_all_ns, same_ns)
+    got = {s.name: s for s in namespaces.collect(inv, Scope(), NOW) if s.TYPE == "namespace"}
+    shop = got["shop"]
+    assert not shop.default_deny_ingress  # was a false pass: the shape "podSelector {}" counted as default deny
+    assert shop.baseline_ingress_isolated
+    assert shop.baseline_ingress_admits == ["every pod in the cluster"]
+    assert shop.baseline_ingress_policies == ["allow-all-namespaces"]
+    f = _finding("segmentation.default-deny-ingress", shop)
+    assert f.status == "fail"
+    assert "admit every pod in the cluster on every port (allow-all-namespaces)" in (f.message or "")
+    assert "has no default-deny" not in (f.message or "")
+    assert got["books"].default_deny_ingress and got["books"].default_deny_policies == ["deny-from-other-namespaces"]
+
+
+def test_policy_selecting_no_pod_is_reported() -> None:
+    """A label typo in Online Boutique's paymentservice policy: it selects nothing, and is reported."""
+    typo = _boutique_policy("paymentservice", {"podSelector": {"matchLabels": {"app": "paymentsevice"}},
+                                               "policyTypes": ["Ingress"], "ingress": []})
+    inv = inventory(*[o for o in _boutique() if o["metadata"]["name"] != "paymentservice"
+                      or o["kind"] != "NetworkPolicy"], typo)
+    ns = next(s for s in namespaces.collect(inv, Scope(), NOW) if s.TYPE == "namespace")
+    assert ns.policies_selecting_nothing == ["paymentservice"]
+    f = _finding("segmentation.policy-targets", ns)
+    assert f.status == "fail" and "paymentservice" in (f.message or "")
+
+
+# prometheus-operator/kube-prometheus manifests/prometheus-prometheus.yaml and alertmanager-alertmanager.yaml: the
+# custom resources with spec.podMetadata labels; prometheus-networkPolicy.yaml selects the pods by those labels.
+KP_PROM_LABELS = {"app.kubernetes.io/component": "prometheus", "app.kubernetes.io/instance": "k8s",
+                  "app.kubernetes.io/name": "prometheus", "app.kubernetes.io/part-of": "kube-prometheus"}
+KP_AM_LABELS = {"app.kubernetes.io/component": "alert-router", "app.kubernetes.io/instance": "main",
+                "app.kubernetes.io/name": "alertmanager", "app.kubernetes.io/part-of": "kube-prometheus"}
+
+
+def _kube_prometheus() -> list[dict]:
+    prom = obj("monitoring.coreos.com/v1", "Prometheus", "k8s", "monitoring", labels=KP_PROM_LABELS,
+               spec={"podMetadata": {"labels": {**KP_PROM_LABELS, "app.kubernetes.io/version": "2.54.1"}},
+                     "replicas": 2, "serviceAccountName": "prometheus-k8s", "version": "2.54.1"})
+    am = obj("monitoring.coreos.com/v1", "Alertmanager", "main", "monitoring", labels=KP_AM_LABELS,
+             spec={"podMetadata": {"labels": KP_AM_LABELS}, "replicas": 3})
+    grafana = deployment("grafana", "monitoring", "grafana/grafana:11.2.0",
+                         labels={"app.kubernetes.io/component": "grafana", "app.kubernetes.io/name": "grafana",
+                                 "app.kubernetes.io/part-of": "kube-prometheus"})
+    prom_np = obj("networking.k8s.io/v1", "NetworkPolicy", "prometheus-k8s", "monitoring", spec={
+        "podSelector": {"matchLabels": KP_PROM_LABELS}, "policyTypes": ["Egress", "Ingress"], "egress": [{}],
+        "ingress": [{"from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}],
+                     "ports": [{"port": 9090, "protocol": "TCP"}, {"port": 8080, "protocol": "TCP"}]},
+                    {"from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "grafana"}}}],
+                     "ports": [{"port": 9090, "protocol": "TCP"}]}]})
+    am_np = obj("networking.k8s.io/v1", "NetworkPolicy", "alertmanager-main", "monitoring", spec={
+        "podSelector": {"matchLabels": KP_AM_LABELS}, "policyTypes": ["Egress", "Ingress"], "egress": [{}],
+        "ingress": [{"from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}],
+                     "ports": [{"port": 9093, "protocol": "TCP"}, {"port": 8080, "protocol": "TCP"}]},
+                    {"from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "alertmanager"}}}],
+                     "ports": [{"port": 9094, "protocol": "TCP"}, {"port": 9094, "protocol": "UDP"}]}]})
+    return [obj("v1", "Namespace", "monitoring"), prom, am, grafana, prom_np, am_np]
+
+
+def test_operator_managed_pods_exist_with_only_the_custom_resources() -> None:
+    """Only the Prometheus and Alertmanager resources are in the input: their pods exist all the same, with the
+    operator's labels merged over spec.podMetadata, so the policies select them and Grafana reaches Prometheus."""
+    inv = inventory(*_kube_prometheus())
+    engine = engine_from_inventory(inv)
+    assert {"monitoring/k8s[Prometheus]", "monitoring/main[Alertmanager]"} <= set(engine.workloads)
+    assert engine.allowed("monitoring/grafana[Deployment]", "monitoring/k8s[Prometheus]") == ConnSet.of("TCP", 9090)
+    assert engine.allowed("monitoring/k8s[Prometheus]", "monitoring/main[Alertmanager]") \
+        == ConnSet({"TCP": [(8080, 8080), (9093, 9093)]})
+    assert engine.allowed("monitoring/grafana[Deployment]", "monitoring/main[Alertmanager]").is_empty()
+    view = next(v for v in pods(inv)[0] if v.owner == "Prometheus/k8s")
+    # The operator's own labels (prometheus-operator pkg/prometheus/server/statefulset.go, podSelectorLabels).
+    assert view.labels["prometheus"] == "k8s" and view.labels["app.kubernetes.io/managed-by"] == "prometheus-operator"
+    assert view.labels["operator.prometheus.io/shard"] == "0" and view.labels["app.kubernetes.io/part-of"] \
+        == "kube-prometheus"
+    ns = next(s for s in namespaces.collect(inv, Scope(), NOW) if s.TYPE == "namespace")
+    assert ns.policies_selecting_nothing == [] and ns.pods == 3
+    assert ns.pods_not_selected == ["Deployment/grafana"]
+
+
+def test_operator_pods_observed_through_their_statefulset_are_not_doubled() -> None:
+    """Real pods `prometheus-k8s-0/1` owned by StatefulSet prometheus-k8s, which is not in the input: they are the
+    Prometheus resource's pods (the operator names the StatefulSet prometheus-<name>), not a second workload."""
+    objs = _kube_prometheus()
+    for i in (0, 1):
+        p = pod(f"prometheus-k8s-{i}", "monitoring", {**KP_PROM_LABELS, "prometheus": "k8s"},
+                owner=("StatefulSet", "prometheus-k8s"))
+        objs.append(p)
+    views, _ = pods(inventory(*objs))
+    prom = [v for v in views if v.owner == "Prometheus/k8s"]
+    assert [v.derived for v in prom] == [False, False]
+
+
+def test_cronjob_stays_in_the_picture_after_its_pods_completed() -> None:
+    """A CronJob whose last Job's pod Succeeded (kubernetes.io CronJob docs: the controller names each Job
+    <cronjob>-<scheduled time>) still reaches what its template's pods would reach: it runs again. The Job object
+    itself was not collected; the pod's owner name tells which CronJob it belongs to."""
+    cron = obj("batch/v1", "CronJob", "settlement-export", "payments", spec={
+        "schedule": "0 2 * * *", "jobTemplate": {"spec": {"template": {
+            "metadata": {"labels": {"app": "settlement-export"}},
+            "spec": {"restartPolicy": "OnFailure", "containers": [{"name": "export", "image": "example/export:1"}]}}}}})
+    done = pod("settlement-export-29381520-x7k2p", "payments", {"app": "settlement-export"},
+               owner=("Job", "settlement-export-29381520"), phase="Succeeded")
+    web = pod("web-1", "payments", {"app": "web"})
+    inv = inventory(obj("v1", "Namespace", "payments"), cron, done, web)
+    views, derived = pods(inv)
+    assert derived and sorted(v.owner for v in views) == ["CronJob/settlement-export", "Pod/web-1"]
+    engine = engine_from_inventory(inv)
+    assert "payments/settlement-export[CronJob]" in engine.workloads
+    assert engine.allowed("payments/settlement-export[CronJob]", "8.8.8.8") == ConnSet.all()
+
+
+def test_host_network_pods_in_the_cde_are_a_finding() -> None:
+    """kube-prometheus' node-exporter DaemonSet (manifests/nodeExporter-daemonset.yaml: hostNetwork, hostPID, the
+    kube-rbac-proxy sidecar on hostPort 9100) placed in a CDE namespace."""
+    ds = obj("apps/v1", "DaemonSet", "node-exporter", "payments", spec={"template": {
+        "metadata": {"labels": {"app.kubernetes.io/name": "node-exporter"}},
+        "spec": {"hostNetwork": True, "hostPID": True, "containers": [
+            {"name": "node-exporter", "image": "quay.io/prometheus/node-exporter:v1.8.2",
+             "args": ["--web.listen-address=127.0.0.1:9101"]},
+            {"name": "kube-rbac-proxy", "image": "quay.io/brancz/kube-rbac-proxy:v0.18.1",
+             "ports": [{"containerPort": 9100, "hostPort": 9100, "name": "https"}]}]}}})
+    deny = netpol("default-deny", "payments", types=["Ingress", "Egress"])
+    inv = inventory(obj("v1", "Namespace", "payments"), ds, deny, deployment("api", "payments", "example/api:1"))
+    scope = Scope.model_validate({"namespaces": {"cde": ["payments"]}})
+    ns = next(s for s in namespaces.collect(inv, scope, NOW) if s.TYPE == "namespace")
+    assert ns.host_network_workloads == ["DaemonSet/node-exporter"]
+    assert ns.host_port_workloads == ["DaemonSet/node-exporter (TCP 9100)"]
+    f = _finding("segmentation.host-network", ns, scope)
+    assert f.status == "fail" and "DaemonSet/node-exporter (TCP 9100)" in (f.message or "")
+    ns.host_port_workloads = []
+    f = _finding("segmentation.host-network", ns, scope)
+    assert f.status == "fail" and "CDE namespace payments runs pods on the node network" in (f.message or "")

@@ -43,6 +43,10 @@ def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[MonitoringFac
                               nodes=[], nodes_without_log_shipper=[])
     nodes = sorted(str(n["metadata"]["name"]) for n in inv.objects("Node", ""))
     subject.nodes = nodes
+    node_why = inv.status("Node", "").reason("nodes")
+    if node_why is not None:  # "0 of 0 nodes covered" is not coverage: without Nodes there is nothing to count
+        subject.mark_unknown("nodes", node_why)
+        subject.mark_unknown("nodes_without_log_shipper", node_why)
     # Prometheus / Alertmanager: operator CRs, else their workloads by image.
     for kind, field, image_re in (("Prometheus", "prometheus", r"prometheus/prometheus|prom/prometheus"),
                                   ("Alertmanager", "alertmanager", r"prometheus/alertmanager|prom/alertmanager")):
@@ -69,6 +73,8 @@ def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[MonitoringFac
         subject.mark_unknown("log_shippers", "daemonsets could not be read")
         subject.mark_unknown("nodes_without_log_shipper", "daemonsets could not be read")
     detection.extend(inv, subject, scope)  # retention, alert routing, security alerts, IDS, audit shipping
+    if node_why is not None and subject.ids:  # an IDS "missing on no node" of an unread node list covers nothing
+        subject.mark_unknown("ids", node_why)
     return [subject]
 
 

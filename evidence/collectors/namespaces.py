@@ -10,12 +10,12 @@ from datetime import datetime
 from typing import Any
 
 from evidence.collectors.cluster import detect_cni
-from evidence.collectors.workloads import PodView, pods
-from evidence.facts import CdeFlow, NamespaceFacts, NetworkPolicyAccess, PolicyWriter, Subject
+from evidence.collectors.workloads import PodView, namespace_of, pods
+from evidence.facts import CdeFlow, NamespaceFacts, NetworkPolicyAccess, PolicyWriter, Subject, WorkloadSegmentation
 from evidence.inventory import Inventory, Obj, ObjectRef
 from evidence.netpol.engine import Engine, engine_from_inventory
 from evidence.netpol.model import ConnSet, IPSet, _subtract
-from evidence.netpol.selectors import is_empty, matches
+from evidence.netpol.selectors import is_empty
 from evidence.rbac import rbac_for
 from evidence.scope import SCOPE_LABEL, SYSTEM_NAMESPACES, ApprovedFlow, Scope
 
@@ -25,6 +25,8 @@ JUSTIFICATION = "compliance.auditpack.io/justification"
 NON_PUBLIC = IPSet.from_cidrs(["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
                                "169.254.0.0/16", "fc00::/7", "fe80::/10", "::1/128"])
 PUBLIC = IPSet.all().difference(NON_PUBLIC)
+PUBLIC_V4, PUBLIC_V6 = IPSet(v4=PUBLIC.v4), IPSet(v6=PUBLIC.v6)
+EVERY_POD, EVERY_ADDRESS = "every pod in the cluster", "every public address"
 
 
 def policy_types(policy: Obj) -> set[str]:
@@ -36,33 +38,15 @@ def policy_types(policy: Obj) -> set[str]:
     return {"Ingress", "Egress"} if spec.get("egress") else {"Ingress"}
 
 
-def _allow_all(rules: list[dict[str, Any]] | None, peer_key: str) -> bool:
-    """A rule admitting every peer on every port: no peers (or 0.0.0.0/0, ::/0, or {} peers) and no ports."""
-    for rule in rules or []:
-        if rule.get("ports"):
-            continue
-        peers = rule.get(peer_key)
-        if not peers:
-            return True
-        for peer in peers:
-            cidr = (peer.get("ipBlock") or {}).get("cidr")
-            if cidr in (ALL_V4, ALL_V6) and not (peer.get("ipBlock") or {}).get("except"):
-                return True
-            if "podSelector" in peer and "namespaceSelector" in peer and is_empty(peer["podSelector"]) \
-                    and is_empty(peer["namespaceSelector"]):
-                return True
-    return False
-
-
 def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[Subject]:
     del as_of  # segmentation does not depend on time
-    engine = engine_from_inventory(inv)
+    engine = engine_from_inventory(inv, probes=True)
     cni, cni_refs, cni_unknown = detect_cni(inv)
     enforced = cni.enforces_network_policy if cni else None
     reason = cni.reason if cni else (cni_unknown or "CNI unknown")
     reach = {f["namespace"]: f for f in engine.namespace_facts()}
     subjects: list[Subject] = []
-    for ns in _namespaces(inv, scope):
+    for ns in _namespaces(inv, scope, engine):
         f = reach.get(ns.name, {})
         ns.policies_enforced, ns.enforcement_reason = enforced, reason
         ns.ingress_from_namespaces = list(f.get("ingress_from_namespaces", []))
@@ -122,20 +106,62 @@ def _binding_name(o: Obj) -> str:
     return f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else str(meta.get("name"))
 
 
-def _namespaces(inv: Inventory, scope: Scope) -> list[NamespaceFacts]:
+def _covers_everyone(ips: IPSet) -> bool:
+    """Every public IPv4 address, or every public IPv6 address (0.0.0.0/0 with private ranges excepted counts)."""
+    return (ips & PUBLIC_V4) == PUBLIC_V4 or (ips & PUBLIC_V6) == PUBLIC_V6
+
+
+def _everyone(exp: dict[str, Any], direction: str) -> tuple[list[str], list[str], list[str]]:
+    """From an engine exposure, for one direction: (ports open to every pod, ports open to every public address,
+    the policies opening them). Ports as labels; ['all'] is every port."""
+    any_pod: ConnSet = exp["ingress_from_any_pod" if direction == "in" else "egress_to_any_pod"]
+    external: list[tuple[IPSet, ConnSet]] = exp["ingress_from_external" if direction == "in" else "egress_to_external"]
+    internet = ConnSet.empty()
+    for ips, conn in external:
+        if _covers_everyone(ips):
+            internet = internet | conn
+    policies = set(exp["ingress_any_pod_policies" if direction == "in" else "egress_any_pod_policies"])
+    policies.update(p for p, _, ips, _ in exp["ingress_external_rules" if direction == "in" else "egress_external_rules"]
+                    if _covers_everyone(ips))
+    return (port_labels(any_pod) if not any_pod.is_empty() else [],
+            port_labels(internet) if not internet.is_empty() else [], sorted(policies))
+
+
+def _open_to_everyone(any_pod: list[str], internet: list[str]) -> list[str]:
+    """Who may connect on every port: the widest opening, the one that voids a default deny."""
+    return [who for who, ports in ((EVERY_POD, any_pod), (EVERY_ADDRESS, internet)) if ports == ["all"]]
+
+
+def _host_ports(pod: PodView) -> list[str]:
+    """Ports a pod binds on its node: hostPort entries, or every container port of a hostNetwork pod."""
+    out = []
+    for c in pod.containers:
+        for p in c.get("ports") or []:
+            port = p.get("hostPort") or (p.get("containerPort") if pod.host_network else None)
+            if isinstance(port, int):
+                out.append(f"{p.get('protocol') or 'TCP'} {port}")
+    return out
+
+
+def _namespaces(inv: Inventory, scope: Scope, engine: Engine) -> list[NamespaceFacts]:
     policies_by_ns: dict[str, list[Obj]] = defaultdict(list)
     for p in inv.objects("NetworkPolicy", "networking.k8s.io"):
-        policies_by_ns[str(p["metadata"].get("namespace"))].append(p)
-    all_pods, derived = pods(inv)
+        policies_by_ns[namespace_of(p)].append(p)
+    all_pods, _ = pods(inv)
     pods_by_ns: dict[str, list[PodView]] = defaultdict(list)
     for pod in all_pods:
         pods_by_ns[pod.namespace].append(pod)
-    namespaces = inv.objects("Namespace", "")
+    namespaces: list[Obj | str] = list(inv.objects("Namespace", ""))
+    # Objects applied without metadata.namespace live in `default`; a namespace holding pods or policies but with
+    # no Namespace object in the input (a directory of upstream manifests) is still reported, by name.
+    listed = {str(n["metadata"]["name"]) for n in inv.objects("Namespace", "")}
+    namespaces += sorted((set(pods_by_ns) | set(policies_by_ns)) - listed)
     declared = bool(scope.namespaces.cde or scope.namespaces.connected) or any(
-        SCOPE_LABEL in ((n["metadata"].get("labels")) or {}) for n in namespaces)
+        SCOPE_LABEL in ((n["metadata"].get("labels")) or {}) for n in namespaces if not isinstance(n, str))
+    selecting_nothing = set(engine.policies_selecting_nothing())
     out = []
     for ns_obj in namespaces:
-        meta = ns_obj["metadata"]
+        meta: dict[str, Any] = {"name": ns_obj} if isinstance(ns_obj, str) else ns_obj["metadata"]
         name = str(meta["name"])
         labels = dict(meta.get("labels") or {})
         cls, reason = scope.classify(name, labels)
@@ -144,48 +170,115 @@ def _namespaces(inv: Inventory, scope: Scope) -> list[NamespaceFacts]:
         in_scope = cls in ("cde", "connected") or (cls == "unclassified" and not declared)
         if cls == "unclassified" and not declared:
             reason += "; no scope declared, so treated as in scope"
+        if isinstance(ns_obj, str):
+            reason += "; no Namespace object in the input (its labels are unknown)"
         policies = policies_by_ns.get(name, [])
         ns_pods = pods_by_ns.get(name, [])
-        deny_in = [p for p in policies if is_empty((p.get("spec") or {}).get("podSelector"))
-                   and "Ingress" in policy_types(p)]
-        deny_out = [p for p in policies if is_empty((p.get("spec") or {}).get("podSelector"))
-                    and "Egress" in policy_types(p)]
-        allow_all_in = [p for p in policies if "Ingress" in policy_types(p)
-                        and _allow_all((p.get("spec") or {}).get("ingress"), "from")]
-        allow_all_out = [p for p in policies if "Egress" in policy_types(p)
-                         and _allow_all((p.get("spec") or {}).get("egress"), "to")]
-        not_selected = sorted({pod.owner for pod in ns_pods if not any(
-            matches((p.get("spec") or {}).get("podSelector"), pod.labels) for p in policies)})
         subject = NamespaceFacts(
             id=name, name=name, namespace=name, scope_class=cls, scope_reason=reason, in_scope=in_scope,
             personal_data=name in scope.data.personal_data or name in scope.data.health_data,
-            labels=labels,
-            pod_security_enforce=labels.get("pod-security.kubernetes.io/enforce"),
-            network_policies=len(policies),
-            default_deny_ingress=bool(deny_in) and not allow_all_in,
-            default_deny_egress=bool(deny_out) and not allow_all_out,
-            default_deny_policies=sorted({str(p["metadata"]["name"]) for p in deny_in + deny_out}),
-            pods=len(ns_pods),
-            pods_not_selected=not_selected,
-            allow_all_ingress_policies=[str(p["metadata"]["name"]) for p in allow_all_in],
-            allow_all_egress_policies=[str(p["metadata"]["name"]) for p in allow_all_out],
-        )
-        subject.evidence = [ObjectRef.of(ns_obj)] + [ObjectRef.of(p) for p in policies]
+            labels=labels, pod_security_enforce=labels.get("pod-security.kubernetes.io/enforce"),
+            network_policies=len(policies), default_deny_ingress=False, default_deny_egress=False,
+            default_deny_policies=[], pods=len(ns_pods), pods_not_selected=[], allow_all_ingress_policies=[],
+            allow_all_egress_policies=[])
+        _reachability(subject, engine, ns_pods, in_scope)
+        subject.policies_selecting_nothing = sorted(
+            str(p["metadata"]["name"]) for p in policies
+            if f"{name}/{p['metadata']['name']}" in selecting_nothing
+            and not is_empty((p.get("spec") or {}).get("podSelector")))
+        subject.evidence = ([] if isinstance(ns_obj, str) else [ObjectRef.of(ns_obj)]) + \
+            [ObjectRef.of(p) for p in policies]
         pol_status = inv.status("NetworkPolicy", "networking.k8s.io", name)
         pod_status = inv.status("Pod", "", name)
         if pol_status.status != "ok":
             why = pol_status.reason("networkpolicies", name) or ""
             for f in ("network_policies", "default_deny_ingress", "default_deny_egress", "pods_not_selected",
-                      "allow_all_ingress_policies", "allow_all_egress_policies"):
+                      "allow_all_ingress_policies", "allow_all_egress_policies", "open_ingress_workloads",
+                      "open_egress_workloads", "policies_selecting_nothing", "workloads"):
                 subject.mark_unknown(f, why)
         if pod_status.status in ("forbidden", "error"):
-            subject.mark_unknown("pods_not_selected", pod_status.reason("pods", name) or "")
-            subject.mark_unknown("pods", pod_status.reason("pods", name) or "")
-        elif derived:
-            subject.scope_reason += "; pods derived from workload templates (no Pods in the snapshot)"
+            why = pod_status.reason("pods", name) or ""
+            for f in ("pods_not_selected", "pods", "open_ingress_workloads", "open_egress_workloads",
+                      "policies_selecting_nothing", "host_network_workloads", "host_port_workloads", "workloads"):
+                subject.mark_unknown(f, why)
+        elif any(p.derived for p in ns_pods):
+            subject.scope_reason += "; pods of workloads with none observed: derived from workload templates"
         out.append(subject)
     return out
 
+
+def _reachability(subject: NamespaceFacts, engine: Engine, ns_pods: list[PodView], in_scope: bool) -> None:
+    """Default deny, isolation and openness of a namespace and its workloads, from what the engine computes."""
+    base = engine.baseline(subject.name)
+    in_pod, in_net, in_pols = _everyone(base, "in")
+    out_pod, out_net, out_pols = _everyone(base, "out")
+    subject.baseline_ingress_isolated = bool(base["ingress_isolated"])
+    subject.baseline_egress_isolated = bool(base["egress_isolated"])
+    subject.baseline_ingress_admits = _open_to_everyone(in_pod, in_net)
+    subject.baseline_egress_reaches = _open_to_everyone(out_pod, out_net)
+    subject.default_deny_ingress = subject.baseline_ingress_isolated and not subject.baseline_ingress_admits
+    subject.default_deny_egress = subject.baseline_egress_isolated and not subject.baseline_egress_reaches
+    # The policies whose rules open a new pod here to everyone: they are what voids the default deny.
+    subject.baseline_ingress_policies = sorted(p.split("/", 1)[1] for p in in_pols) \
+        if subject.baseline_ingress_admits else []
+    subject.baseline_egress_policies = sorted(p.split("/", 1)[1] for p in out_pols) \
+        if subject.baseline_egress_reaches else []
+    subject.default_deny_policies = sorted(
+        name for name, types in engine.baseline_policies(subject.name)
+        if ("Ingress" in types and subject.default_deny_ingress) or ("Egress" in types and subject.default_deny_egress))
+    by_owner: dict[str, list[PodView]] = defaultdict(list)
+    for pod in ns_pods:
+        by_owner[pod.owner].append(pod)
+    ids = {owner: f"{subject.name}/{owner.split('/', 1)[1]}[{owner.split('/', 1)[0]}]" for owner in by_owner}
+    known = {o: w for o, w in ids.items() if w in engine.workloads}
+    namespaces = engine.workload_namespaces(known.values()) if in_scope else {}
+    allow_in: set[str] = set()
+    allow_out: set[str] = set()
+    for owner in sorted(by_owner):
+        wid = known.get(owner)
+        if wid is None:
+            continue
+        exp = engine.exposure(wid)
+        w_in_pod, w_in_net, w_in_pols = _everyone(exp, "in")
+        w_out_pod, w_out_net, w_out_pols = _everyone(exp, "out")
+        open_in, open_out = _open_to_everyone(w_in_pod, w_in_net), _open_to_everyone(w_out_pod, w_out_net)
+        # A workload open because nothing selects it is reported by pods_not_selected; listed here are the ones a
+        # policy opens (or that a namespace default deny would have been expected to cover).
+        if open_in and (exp["ingress_isolated"] or subject.default_deny_ingress):
+            allow_in.update(w_in_pols)
+            subject.open_ingress_workloads.append(
+                f"{owner} (admits {' and '.join(open_in)} on every port"
+                + (f": {', '.join(w_in_pols)})" if exp["ingress_isolated"] else ": no ingress policy selects it)"))
+        if open_out and (exp["egress_isolated"] or subject.default_deny_egress):
+            allow_out.update(w_out_pols)
+            subject.open_egress_workloads.append(
+                f"{owner} (reaches {' and '.join(open_out)} on every port"
+                + (f": {', '.join(w_out_pols)})" if exp["egress_isolated"] else ": no egress policy selects it)"))
+        if not engine.selected(wid):
+            subject.pods_not_selected.append(owner)
+        group = by_owner[owner]
+        host_ports = sorted({p for pod in group for p in _host_ports(pod)})
+        host_network = any(pod.host_network for pod in group)
+        if host_network:
+            subject.host_network_workloads.append(owner)
+        if host_ports:
+            subject.host_port_workloads.append(f"{owner} ({', '.join(host_ports)})")
+        if in_scope:
+            srcs, _ = namespaces.get(wid, ([], []))
+            subject.workloads.append(WorkloadSegmentation(
+                name=owner, pods=len(group), derived=all(p.derived for p in group),
+                ingress_isolated=bool(exp["ingress_isolated"]), egress_isolated=bool(exp["egress_isolated"]),
+                admits_any_pod=w_in_pod, admits_internet=w_in_net, reaches_any_pod=w_out_pod,
+                reaches_internet=w_out_net, open_policies=sorted(set(w_in_pols if open_in else [])
+                                                                 | set(w_out_pols if open_out else [])),
+                ingress_from_namespaces=srcs,
+                ingress_from_external=sorted({c for ips, _ in exp["ingress_from_external"] for c in ips.cidrs()}),
+                host_network=host_network, host_ports=host_ports))
+    mine = f"{subject.name}/"
+    subject.allow_all_ingress_policies = sorted(p[len(mine):] for p in allow_in | set(
+        in_pols if subject.baseline_ingress_admits else []) if p.startswith(mine))
+    subject.allow_all_egress_policies = sorted(p[len(mine):] for p in allow_out | set(
+        out_pols if subject.baseline_egress_reaches else []) if p.startswith(mine))
 
 
 def _namespace_of(endpoint: str) -> str | None:

@@ -19,6 +19,12 @@ class PodView:
     node: str | None
     containers: list[dict[str, Any]] = field(hash=False, compare=False)
     derived: bool = False  # built from a workload template, not a real Pod
+    host_network: bool = False  # spec.hostNetwork: the pod shares its node's network namespace
+
+
+# Operator custom resources whose pods exist even when only the resource is in the input (prometheus-operator builds
+# a StatefulSet per resource; see _operator_pods for its names and labels).
+OPERATOR_KINDS = (("Prometheus", "monitoring.coreos.com"), ("Alertmanager", "monitoring.coreos.com"))
 
 
 def _meta(o: Obj) -> dict[str, Any]:
@@ -26,17 +32,56 @@ def _meta(o: Obj) -> dict[str, Any]:
     return m if isinstance(m, dict) else {}
 
 
-def top_owner(inv: Inventory, obj: Obj) -> str:
-    """Follow controller ownerReferences up (Pod -> ReplicaSet -> Deployment, Job -> CronJob)."""
+def namespace_of(o: Obj) -> str:
+    """The namespace of a namespaced object; a manifest without one lands in `default`, as kubectl applies it."""
+    return str(_meta(o).get("namespace") or "default")
+
+
+def _parent(inv: Inventory, obj: Obj, ref: dict[str, Any]) -> tuple[str, str, Obj | None]:
+    """(kind, name, object) of a controller owner. When the owner itself was not collected (a snapshot holding Pods
+    and Deployments but no ReplicaSets), infer it from the names its controller gives: ReplicaSet
+    '<deployment>-<pod-template-hash>', Job '<cronjob>-<scheduled minute>', StatefulSet 'prometheus-<name>',
+    'prometheus-<name>-shard-<n>' or 'alertmanager-<name>'."""
     ns = _meta(obj).get("namespace")
+    kind, name = str(ref.get("kind")), str(ref.get("name"))
+    found = inv.get(kind, ns, name)
+    if found is not None:
+        return kind, name, found
+    guesses: list[tuple[str, str]] = []
+    if kind == "ReplicaSet":
+        h = (_meta(obj).get("labels") or {}).get("pod-template-hash")
+        if h and name.endswith(f"-{h}"):
+            guesses.append(("Deployment", name[: -len(h) - 1]))
+    elif kind == "Job" and "-" in name and name.rsplit("-", 1)[1].isdigit():
+        guesses.append(("CronJob", name.rsplit("-", 1)[0]))
+    elif kind == "StatefulSet":
+        for prefix, cr in (("prometheus-", "Prometheus"), ("alertmanager-", "Alertmanager")):
+            if name.startswith(prefix):
+                base = name[len(prefix):]
+                if cr == "Prometheus" and "-shard-" in base:
+                    base = base.rsplit("-shard-", 1)[0]
+                guesses.append((cr, base))
+    for gk, gn in guesses:
+        g = inv.get(gk, ns, gn)
+        if g is not None:
+            return gk, gn, g
+    return kind, name, None
+
+
+def _controller_refs(obj: Obj) -> list[dict[str, Any]]:
+    return [r for r in _meta(obj).get("ownerReferences") or [] if isinstance(r, dict) and r.get("controller", True)]
+
+
+def top_owner(inv: Inventory, obj: Obj) -> str:
+    """Follow controller ownerReferences up (Pod -> ReplicaSet -> Deployment, Job -> CronJob, StatefulSet ->
+    Prometheus), through owners missing from the input where their name tells who owns them."""
     current, label = obj, f"{obj.get('kind')}/{_meta(obj).get('name')}"
     for _ in range(5):
-        owners = [r for r in _meta(current).get("ownerReferences") or [] if r.get("controller", True)]
+        owners = _controller_refs(current)
         if not owners:
             break
-        ref = owners[0]
-        label = f"{ref.get('kind')}/{ref.get('name')}"
-        parent = inv.get(str(ref.get("kind")), ns, str(ref.get("name")))
+        kind, name, parent = _parent(inv, current, owners[0])
+        label = f"{kind}/{name}"
         if parent is None:
             break
         current = parent
@@ -51,32 +96,97 @@ def pod_template_spec(obj: Obj) -> dict[str, Any] | None:
     return tpl if isinstance(tpl, dict) else None
 
 
+def _operator_pods(obj: Obj) -> list[PodView]:
+    """Pods prometheus-operator runs for a Prometheus or Alertmanager resource, from the resource alone.
+
+    Names and labels as the operator sets them (prometheus-operator pkg/prometheus/server/statefulset.go and
+    pkg/alertmanager/statefulset.go): StatefulSet `prometheus-<name>` (`prometheus-<name>-shard-<n>` for further
+    shards) or `alertmanager-<name>`; pod labels app.kubernetes.io/name, app.kubernetes.io/managed-by=
+    prometheus-operator, app.kubernetes.io/instance=<name>, `prometheus`/`alertmanager`=<name> (Prometheus also
+    operator.prometheus.io/name and operator.prometheus.io/shard), merged over `spec.podMetadata.labels`; container
+    ports `web` 9090 (Prometheus) and `web` 9093, `mesh-tcp`/`mesh-udp` 9094 (Alertmanager) unless listenLocal."""
+    kind, name, ns = str(obj.get("kind")), str(_meta(obj).get("name")), namespace_of(obj)
+    raw_spec = obj.get("spec")
+    spec: dict[str, Any] = raw_spec if isinstance(raw_spec, dict) else {}
+    pod_meta = spec.get("podMetadata")
+    user_labels = {str(k): str(v) for k, v in
+                   ((pod_meta.get("labels") if isinstance(pod_meta, dict) else None) or {}).items()}
+    port_name = str(spec.get("portName") or "web")
+    host_network = bool(spec.get("hostNetwork"))
+    out: list[PodView] = []
+    if kind == "Prometheus":
+        raw_shards = spec.get("shards")
+        shards = raw_shards if isinstance(raw_shards, int) and raw_shards > 0 else 1
+        ports = [] if spec.get("listenLocal") else [{"name": port_name, "containerPort": 9090, "protocol": "TCP"}]
+        for shard in range(shards):
+            sset = f"prometheus-{name}" + (f"-shard-{shard}" if shard else "")
+            labels = {**user_labels, "app.kubernetes.io/name": "prometheus",
+                      "app.kubernetes.io/managed-by": "prometheus-operator", "app.kubernetes.io/instance": name,
+                      "prometheus": name, "operator.prometheus.io/name": name,
+                      "operator.prometheus.io/shard": str(shard)}
+            out.append(PodView(ns, f"{sset}-<template>", f"Prometheus/{name}", labels, None,
+                               [{"name": "prometheus", "ports": ports}], derived=True, host_network=host_network))
+    else:
+        ports = [{"name": "mesh-tcp", "containerPort": 9094, "protocol": "TCP"},
+                 {"name": "mesh-udp", "containerPort": 9094, "protocol": "UDP"}]
+        if not spec.get("listenLocal"):
+            ports.insert(0, {"name": port_name, "containerPort": 9093, "protocol": "TCP"})
+        labels = {**user_labels, "app.kubernetes.io/name": "alertmanager",
+                  "app.kubernetes.io/managed-by": "prometheus-operator", "app.kubernetes.io/instance": name,
+                  "alertmanager": name}
+        out.append(PodView(ns, f"alertmanager-{name}-<template>", f"Alertmanager/{name}", labels, None,
+                           [{"name": "alertmanager", "ports": ports}], derived=True, host_network=host_network))
+    return out
+
+
 def pods(inv: Inventory) -> tuple[list[PodView], bool]:
-    """All pods, and whether they were derived from workload templates (snapshot without Pods)."""
-    real = inv.objects("Pod", "")
-    if real or inv.status("Pod", "").status != "absent":
-        out = []
-        for p in real:
-            m = _meta(p)
-            if (p.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-                continue
-            out.append(PodView(str(m.get("namespace")), str(m.get("name")), top_owner(inv, p),
-                               dict(m.get("labels") or {}), (p.get("spec") or {}).get("nodeName"),
-                               list((p.get("spec") or {}).get("containers") or [])))
-        return out, False
-    derived = []
+    """All pods: the running ones observed, plus, for every workload with none observed, the pods its template (or
+    its operator) would run; and whether any pod was derived that way.
+
+    Derivation is per workload, not per cluster: one real Pod in the input (a Helm test pod) must not hide every
+    workload whose pods were not collected. Pods that completed (Succeeded/Failed) are not running, but their Job
+    or CronJob is still derived from its template: it runs again."""
+    out: list[PodView] = []
+    observed: set[tuple[str, str]] = set()
+    for p in inv.objects("Pod", ""):
+        m = _meta(p)
+        spec = p.get("spec") or {}
+        if (p.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            continue
+        owner = top_owner(inv, p)
+        ns = namespace_of(p)
+        observed.add((ns, owner))
+        out.append(PodView(ns, str(m.get("name")), owner, dict(m.get("labels") or {}), spec.get("nodeName"),
+                           list(spec.get("containers") or []), host_network=bool(spec.get("hostNetwork"))))
+    derived = False
+    covered: set[tuple[str, str]] = set()
+    operator_kinds = {k for k, _ in OPERATOR_KINDS}
     for kind in WORKLOAD_KINDS:
         for w in inv.objects(kind):
-            if any(r.get("controller") for r in _meta(w).get("ownerReferences") or []):
-                continue  # ReplicaSets of Deployments, Jobs of CronJobs: the owner stands for them
-            tpl = pod_template_spec(w)
-            if tpl is None:
-                continue
             m = _meta(w)
-            derived.append(PodView(str(m.get("namespace")), f"{m.get('name')}-<template>",
-                                   f"{kind}/{m.get('name')}", dict(_meta(tpl).get("labels") or {}), None,
-                                   list((tpl.get("spec") or {}).get("containers") or []), derived=True))
-    return derived, True
+            ns, owner = namespace_of(w), f"{kind}/{m.get('name')}"
+            parents = [p for p in (_parent(inv, w, r) for r in _controller_refs(w)) if p[2] is not None]
+            if parents:
+                if parents[0][0] not in operator_kinds:
+                    continue  # ReplicaSets of Deployments, Jobs of CronJobs: the owner stands for them
+                owner = f"{parents[0][0]}/{parents[0][1]}"  # the operator's StatefulSet: its pods, its resource
+            tpl = pod_template_spec(w)
+            if tpl is None or (ns, owner) in observed:
+                continue
+            tspec = tpl.get("spec") or {}
+            derived = True
+            covered.add((ns, owner))
+            out.append(PodView(ns, f"{m.get('name')}-<template>", owner, dict(_meta(tpl).get("labels") or {}),
+                               None, list(tspec.get("containers") or []), derived=True,
+                               host_network=bool(tspec.get("hostNetwork"))))
+    for kind, group in OPERATOR_KINDS:
+        for cr in inv.objects(kind, group):
+            key = (namespace_of(cr), f"{kind}/{_meta(cr).get('name')}")
+            if key in observed or key in covered:
+                continue
+            derived = True
+            out.extend(_operator_pods(cr))
+    return out, derived
 
 
 def containers_of(obj: Obj) -> list[dict[str, Any]]:

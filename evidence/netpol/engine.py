@@ -56,6 +56,11 @@ from evidence.netpol.selectors import matches
 Endpoint = Pod | str  # a Pod, a workload id "ns/name[Kind]", a pod key "ns/name", or an IP address
 
 INGRESS, EGRESS = "Ingress", "Egress"
+# Probes (Engine(probes=True)): a pod without labels or named ports in every namespace, standing for "a pod no policy
+# names specifically" (the namespace's default), and one in a namespace that does not exist yet, standing for "any pod
+# of the cluster". Neither name is a valid Kubernetes name, so neither can collide with a real pod or namespace.
+PROBE_POD = "<new pod>"
+PROBE_NAMESPACE = "<new namespace>"
 
 
 @dataclass
@@ -157,18 +162,29 @@ class Engine:
     """Reachability between pods, workloads and external addresses under a set of NetworkPolicies. Pure: no I/O."""
 
     def __init__(self, namespaces: Iterable[Namespace], pods: Iterable[Pod],
-                 policies: Iterable[Mapping[str, Any]]) -> None:
+                 policies: Iterable[Mapping[str, Any]], *, probes: bool = False) -> None:
+        """`probes`: also place the probe pods (see PROBE_POD), so `exposure()` can tell what a namespace admits by
+        default and whether a workload admits every pod of the cluster. Probes never appear in any other output."""
         self.warnings: list[str] = []
         pod_list = list(pods)
         ns_by_name: dict[str, Namespace] = {n.name: n for n in namespaces}
         for p in pod_list:
             ns_by_name.setdefault(p.namespace, Namespace(p.namespace))
+        policies = list(policies)
+        for raw in policies:  # a policy's namespace exists even with no pod in it (and its default is asked for)
+            meta = raw.get("metadata") if isinstance(raw, Mapping) else None
+            ns_by_name.setdefault(str((meta or {}).get("namespace") or "default"),
+                                  Namespace(str((meta or {}).get("namespace") or "default")))
+        probe_pods: list[Pod] = []
+        if probes:
+            ns_by_name.setdefault(PROBE_NAMESPACE, Namespace(PROBE_NAMESPACE))
+            probe_pods = [Pod(n, PROBE_POD) for n in sorted(ns_by_name)]
         self.namespaces: list[str] = sorted(ns_by_name)
         self._ns_index = {n: i for i, n in enumerate(self.namespaces)}
         self._ns_labels = LabelIndex([ns_by_name[n].effective_labels() for n in self.namespaces])
 
         # ---- pod classes: (namespace, labels, named ports); ids contiguous per namespace
-        groups: dict[tuple[str, tuple[tuple[str, str], ...], tuple[NamedPort, ...]], list[Pod]] = {}
+        groups: dict[tuple[str, tuple[tuple[str, str], ...], tuple[NamedPort, ...], bool], list[Pod]] = {}
         seen: set[str] = set()
         for p in pod_list:
             if p.key in seen:
@@ -176,7 +192,9 @@ class Engine:
                 continue
             seen.add(p.key)
             labels = tuple(sorted((str(k), str(v)) for k, v in p.labels.items()))
-            groups.setdefault((p.namespace, labels, tuple(sorted(set(p.ports)))), []).append(p)
+            groups.setdefault((p.namespace, labels, tuple(sorted(set(p.ports))), False), []).append(p)
+        for p in probe_pods:  # a class of its own even where a real pod has no labels either
+            groups[(p.namespace, (), (), True)] = [p]
         ordered = sorted(groups.items(), key=lambda kv: (kv[0][0], min(x.workload_id for x in kv[1]), kv[0][1:]))
         self.class_ns: list[int] = []
         self.class_labels: list[dict[str, str]] = []
@@ -184,11 +202,19 @@ class Engine:
         self.class_pods: list[list[Pod]] = []
         self.class_workloads: list[list[str]] = []
         self._pod_class: dict[str, int] = {}
+        self._probe_class: dict[str, int] = {}
+        self._probe_mask = 0
         wl_classes: dict[str, set[int]] = {}
-        for cid, ((ns, labels, ports), members) in enumerate(ordered):
+        for cid, ((ns, labels, ports, probe), members) in enumerate(ordered):
             self.class_ns.append(self._ns_index[ns])
             self.class_labels.append(dict(labels))
             self.class_ports.append(ports)
+            if probe:
+                self._probe_class[ns] = cid
+                self._probe_mask |= 1 << cid
+                self.class_pods.append([])
+                self.class_workloads.append([])
+                continue
             self.class_pods.append(members)
             wls = sorted({m.workload_id for m in members})
             self.class_workloads.append(wls)
@@ -198,6 +224,7 @@ class Engine:
                 wl_classes.setdefault(w, set()).add(cid)
         self.n = len(ordered)
         self.universe = (1 << self.n) - 1
+        self._real = self.universe & ~self._probe_mask  # the classes of real (or derived) pods
         self.workloads: dict[str, list[int]] = {w: sorted(c) for w, c in sorted(wl_classes.items())}
         self._ns_start = [0] * len(self.namespaces)
         self._ns_end = [0] * len(self.namespaces)
@@ -255,6 +282,7 @@ class Engine:
         self._ext_cache: dict[tuple[tuple[IPSet, ConnSet], ...], list[tuple[IPSet, ConnSet]]] = {}
         self._cidr_cache: dict[IPSet, list[str]] = {}
         self._json_cache: dict[ConnSet, Any] = {}
+        self._out_ns_mask: list[int] | None = None
 
     # ------------------------------------------------------------------------------------------------ compilation
 
@@ -625,6 +653,108 @@ class Engine:
             "ingress": None if dip is not None else side(ig_iso, ig),
         }
 
+    # ------------------------------------------------------------------------------------------------ exposure
+
+    def _exposure(self, classes: list[int]) -> dict[str, Any]:
+        foreign = self._probe_class.get(PROBE_NAMESPACE)
+        if foreign is None:
+            raise ValueError("exposure needs an Engine built with probes=True")
+        from_any, to_any = EMPTY, EMPTY
+        in_any: set[str] = set()
+        out_any: set[str] = set()
+        in_ext: dict[tuple[str, int], tuple[IPSet, ConnSet]] = {}
+        out_ext: dict[tuple[str, int], tuple[IPSet, ConnSet]] = {}
+        for c in classes:
+            from_any = from_any | self._class_pair(foreign, c)
+            to_any = to_any | self._class_pair(c, foreign)
+            in_any.update(self.policies[r.policy].id for r, _ in self._in_rules(foreign, c, None))
+            out_any.update(self.policies[r.policy].id for r, _ in self._out_rules(c, foreign, None))
+            for pid in self._in_pols[c]:
+                for r in self.policies[pid].ingress:
+                    if not r.ips.is_empty():
+                        conn = resolve(r.spec, self.class_ports[c])
+                        prev = in_ext.get((self.policies[pid].id, r.index), (NO_IPS, EMPTY))
+                        in_ext[(self.policies[pid].id, r.index)] = (r.ips, prev[1] | conn)
+            for pid in self._out_pols[c]:
+                for r in self.policies[pid].egress:
+                    if not r.ips.is_empty():
+                        out_ext[(self.policies[pid].id, r.index)] = (r.ips, resolve(r.spec, None))
+        return {
+            "ingress_isolated": all((self._in_isolated >> c) & 1 for c in classes),
+            "egress_isolated": all((self._out_isolated >> c) & 1 for c in classes),
+            "ingress_from_any_pod": from_any,
+            "egress_to_any_pod": to_any,
+            "ingress_from_external": partition_ips(e for c in classes for e in self._class_external(c, INGRESS)),
+            "egress_to_external": partition_ips(e for c in classes for e in self._class_external(c, EGRESS)),
+            "ingress_any_pod_policies": sorted(in_any),
+            "egress_any_pod_policies": sorted(out_any),
+            "ingress_external_rules": [(p, i, ips, conn) for (p, i), (ips, conn) in sorted(in_ext.items())],
+            "egress_external_rules": [(p, i, ips, conn) for (p, i), (ips, conn) in sorted(out_ext.items())],
+        }
+
+    def exposure(self, workload: str) -> dict[str, Any]:
+        """What a workload admits and may reach, as far as "everyone" goes (needs probes=True):
+
+        - `ingress_isolated` / `egress_isolated`: every pod of it is selected by a policy of that type;
+        - `ingress_from_any_pod` / `egress_to_any_pod`: connections allowed from / to a pod of a namespace that does
+          not exist yet (so allowed for every pod of the cluster, whatever its labels and namespace), with the
+          policies whose rules allow them (`*_any_pod_policies`);
+        - `ingress_from_external` / `egress_to_external`: [(IPSet, ConnSet)] as ingress_from_external() gives them,
+          and `*_external_rules`: (policy id, rule index, addresses, connections) of every ipBlock rule involved."""
+        return self._exposure(self.workloads[workload])
+
+    def baseline(self, namespace: str) -> dict[str, Any]:
+        """exposure() of the namespace's default: a new pod there whose labels no policy names specifically. Its
+        isolation and what it admits are the namespace's default deny, derived from the policies' effect."""
+        c = self._probe_class.get(namespace)
+        if c is None:
+            raise KeyError(f"namespace {namespace!r} is not known to the engine (or probes are off)")
+        return self._exposure([c])
+
+    def baseline_policies(self, namespace: str) -> list[tuple[str, tuple[str, ...]]]:
+        """(name, policy types) of the policies selecting the namespace's default (its probe pod, see baseline())."""
+        c = self._probe_class.get(namespace)
+        if c is None:
+            return []
+        return [(p.name, p.types) for p in self.policies if (p.selected >> c) & 1]
+
+    def selected(self, workload: str) -> bool:
+        """Every pod of the workload is selected by some policy, of either type."""
+        either = self._in_isolated | self._out_isolated
+        return all((either >> c) & 1 for c in self.workloads[workload])
+
+    def policies_selecting_nothing(self) -> list[str]:
+        """Policies whose podSelector selects no pod at all (a probe does not count)."""
+        return [p.id for p in self.policies if not p.selected & self._real]
+
+    def workload_namespaces(self, workloads: Iterable[str]) -> dict[str, tuple[list[str], list[str]]]:
+        """Per workload: (other namespaces with a pod that can reach one of its pods, other namespaces it can reach).
+        Costs one pass over the namespaces per workload asked for; ask for the ones a report needs."""
+        out_ns_mask = self._out_namespace_masks()
+        out: dict[str, tuple[list[str], list[str]]] = {}
+        for w in workloads:
+            cls = self.workloads[w]
+            own = self.class_ns[cls[0]]
+            wmask = mask_of(cls, self.n)
+            reach = 0
+            for c in cls:
+                for m, _ in self.class_regions(c):
+                    reach |= m & self._real
+            srcs = sorted(self.namespaces[k] for k, m in enumerate(out_ns_mask) if k != own and m & wmask)
+            dsts = sorted(self.namespaces[k] for k in self._namespaces_in(reach) if k != own)
+            out[w] = (srcs, dsts)
+        return out
+
+    def _out_namespace_masks(self) -> list[int]:
+        """Per namespace: the classes some pod of it can reach (cached)."""
+        if self._out_ns_mask is None:
+            masks = [0] * len(self.namespaces)
+            for c in bits(self._real):
+                for m, _ in self.class_regions(c):
+                    masks[self.class_ns[c]] |= m & self._real
+            self._out_ns_mask = masks
+        return self._out_ns_mask
+
     # ------------------------------------------------------------------------------------------------ namespace facts
 
     def _namespaces_in(self, mask: int) -> list[int]:
@@ -642,12 +772,9 @@ class Engine:
         """Per namespace: pods, workloads, how many pods are isolated per direction, which other namespaces can reach
         it / it can reach, and the external CIDRs it accepts connections from / may connect to."""
         n_ns = len(self.namespaces)
-        out_ns_mask = [0] * n_ns
+        out_ns_mask = self._out_namespace_masks()
         ingress_from: list[set[int]] = [set() for _ in range(n_ns)]
         egress_to: list[set[int]] = [set() for _ in range(n_ns)]
-        for c in range(self.n):
-            for m, _ in self.class_regions(c):
-                out_ns_mask[self.class_ns[c]] |= m
         for k in range(n_ns):
             for j in self._namespaces_in(out_ns_mask[k]):
                 if j != k:
@@ -655,7 +782,9 @@ class Engine:
                     ingress_from[j].add(k)
         facts: list[dict[str, Any]] = []
         for k, ns in enumerate(self.namespaces):
-            cls = range(self._ns_start[k], self._ns_end[k])
+            if ns == PROBE_NAMESPACE and ns in self._probe_class:
+                continue
+            cls = [c for c in range(self._ns_start[k], self._ns_end[k]) if not (self._probe_mask >> c) & 1]
             pods = sum(len(self.class_pods[c]) for c in cls)
             ext_in, ext_out = NO_IPS, NO_IPS
             for c in cls:
@@ -679,17 +808,18 @@ class Engine:
     # ------------------------------------------------------------------------------------------------ introspection
 
     def stats(self) -> dict[str, int]:
-        return {"namespaces": len(self.namespaces), "pods": len(self._pod_class), "classes": self.n,
+        real_ns = len(self.namespaces) - (PROBE_NAMESPACE in self._probe_class)
+        return {"namespaces": real_ns, "pods": len(self._pod_class), "classes": self.n,
                 "workloads": len(self.workloads), "policies": len(self.policies),
                 "ingress_source_groups": len(self._in_groups), "region_signatures": len(self._region_cache)}
 
 
-def engine_from_inventory(inv: Any) -> Engine:
+def engine_from_inventory(inv: Any, *, probes: bool = False) -> Engine:
     """An Engine over an Inventory's namespaces, pods and networking.k8s.io NetworkPolicies."""
     from evidence.netpol.model import namespaces_from_inventory, pods_from_inventory
 
     return Engine(namespaces_from_inventory(inv), pods_from_inventory(inv),
-                  inv.objects("NetworkPolicy", "networking.k8s.io"))
+                  inv.objects("NetworkPolicy", "networking.k8s.io"), probes=probes)
 
 
 __all__ = ["Engine", "engine_from_inventory"]
