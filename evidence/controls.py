@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,7 +23,7 @@ from evidence.resources import data_dir
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
 # Display order of the built-in frameworks in every output; others follow alphabetically.
-FRAMEWORK_ORDER = ("pci-dss", "gdpr", "hslf-fs-2016-40")
+FRAMEWORK_ORDER = ("pci-dss", "gdpr", "hslf-fs-2016-40", "nis2")
 SEVERITY_ORDER: dict[str, int] = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 _ID = re.compile(r"^[a-z0-9]+(?:[-][a-z0-9]+)*(?:\.[a-z0-9]+(?:-[a-z0-9]+)*)+$")
 
@@ -69,6 +70,15 @@ class Family(_Strict):
     title: str
 
 
+# Who a requirement binds. PCI DSS marks some requirements "service providers only", Appendix A1 binds
+# multi-tenant service providers, A2 entities with SSL/early-TLS POS POI terminals, A3 designated entities
+# (DESV, only when an acquirer or payment brand requires it), 3.3.3 issuers.
+Applicability = Literal["all", "service-providers", "multi-tenant-providers", "issuers", "early-tls-poi",
+                        "early-tls-poi-service-providers", "designated-entities"]
+# The date PCI DSS v4.0's future-dated requirements became mandatory (and 6.4.1, 8.3.10, 10.7.1 were superseded).
+PCI_V4_EFFECTIVE = date(2025, 3, 31)
+
+
 class Requirement(_Strict):
     id: str
     family: str
@@ -76,10 +86,37 @@ class Requirement(_Strict):
     summary: str
     frequency: str | None = None
     automatable: Literal["full", "partial", "manual"]
+    # PCI DSS: new in v4.0 and future-dated (best practice until 31 March 2025, mandatory since).
     future_dated: bool | None = None
-    applies_to: Literal["all", "service-providers", "multi-tenant-providers"] | None = None
+    # ... when only one element (bullet) of an older requirement was future-dated: which one.
+    future_dated_part: str | None = None
+    # A requirement replaced by another from a date (PCI DSS 10.7.1 by 10.7.2): kept for completeness.
+    superseded_by: str | None = None
+    superseded_since: date | None = None
+    applies_to: Applicability | None = None
+    # Swedish provisions: the consolidated version the paraphrase follows, and whether the paraphrase was
+    # checked against a published text of that version (False: from secondary sources only; see notes).
+    consolidation: str | None = None
+    verified: bool | None = None
     manual_evidence: str
     notes: str | None = None
+
+    @property
+    def new_in_v4(self) -> str | None:
+        """The wording every output uses for a future-dated PCI DSS requirement (never a bare "future-dated")."""
+        if not self.future_dated:
+            return None
+        when = f"mandatory since {PCI_V4_EFFECTIVE.day} {PCI_V4_EFFECTIVE:%B %Y}"
+        if self.future_dated_part:
+            return f"new in v4.0 ({self.future_dated_part}), {when}"
+        return f"new in v4.0, {when}"
+
+    @property
+    def superseded(self) -> str | None:
+        if self.superseded_by is None:
+            return None
+        since = f" since {self.superseded_since.day} {self.superseded_since:%B %Y}" if self.superseded_since else ""
+        return f"superseded by {self.superseded_by}{since}"
 
 
 class Framework(_Strict):
@@ -157,6 +194,13 @@ def load_framework(path: Path) -> Framework:
         if r.id in seen:
             raise ControlError(f"{path}: requirement {r.id} is listed twice", "remove the duplicate")
         seen.add(r.id)
+        if r.future_dated_part and not r.future_dated:
+            raise ControlError(f"{path}: requirement {r.id}: future_dated_part without future_dated: true",
+                               "set future_dated: true or remove future_dated_part")
+    for r in fw.requirements:
+        if r.superseded_by is not None and (r.superseded_by == r.id or fw.requirement(r.superseded_by) is None):
+            raise ControlError(f"{path}: requirement {r.id}: superseded_by {r.superseded_by!r} is not another "
+                               "requirement of this framework", "name the id of the requirement that replaces it")
     return fw
 
 

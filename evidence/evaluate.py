@@ -249,6 +249,15 @@ class RequirementResult(BaseModel):
     frequency: str | None
     automatable: str
     future_dated: bool | None = None
+    # From the catalogue, for the outputs (issue 12): "new in v4.0, mandatory since 31 March 2025" (PCI DSS),
+    # "superseded by 10.7.2 since 31 March 2025", who the requirement binds, and for Swedish provisions the
+    # consolidation the paraphrase follows and whether it was verified against the provision's wording.
+    new_in_v4: str | None = None
+    superseded: str | None = None
+    applies_to: str | None = None
+    consolidation: str | None = None
+    verified: bool | None = None
+    notes: str | None = None
     status: RequirementStatus
     controls: list[str]
     manual_evidence: str
@@ -527,6 +536,8 @@ def _roll_up(catalogue: Catalogue, controls: list[ControlResult]) -> tuple[list[
             fw_reqs.append(RequirementResult(
                 framework=fw.id, id=r.id, family=r.family, title=r.title, summary=r.summary.strip(),
                 frequency=r.frequency, automatable=r.automatable, future_dated=r.future_dated, status=status,
+                new_in_v4=r.new_in_v4, superseded=r.superseded, applies_to=r.applies_to,
+                consolidation=r.consolidation, verified=r.verified, notes=(r.notes or "").strip() or None,
                 controls=[c.id for c in cs], manual_evidence=r.manual_evidence.strip(),
                 counts=_counts(c.status for c in cs)))
             fam_counts[r.family][status] += 1

@@ -414,6 +414,8 @@ def _requirements(book: _Book, data: ReportData) -> None:
     cols = [
         Col("Framework"), Col("Requirement"), Col("Family", "wrap", width=32), Col("Title", "wrap"),
         Col("Status", "status"), Col("Automated"), Col("Automatable"), Col("Frequency", "wrap", width=26),
+        # PCI DSS: "new in v4.0, mandatory since 31 March 2025" or "superseded by ..."; who the requirement binds.
+        Col("New in v4.0", "wrap", width=30), Col("Applies to", width=18),
         Col("Controls", "wrap"), Col("Control statuses", "wrap"),
         Col("What to attach", "wrap", width=WRAP_WIDTH), Col("Attested until", "date"),
         Col("Owner", width=18, yours=True), Col("Attestation", width=16, yours=True),
@@ -438,7 +440,8 @@ def _requirements(book: _Book, data: ReportData) -> None:
         until, state, links, owners = attested(q)
         prev = carried.get((q.framework, q.id), {})
         rows.append([q.framework, q.id, family.get((q.framework, q.family), q.family), q.title, q.status,
-                     "automated" if q.controls else "manual", q.automatable, q.frequency, ", ".join(q.controls),
+                     "automated" if q.controls else "manual", q.automatable, q.frequency,
+                     _lines(t for t in (q.new_in_v4, q.superseded) if t) or None, q.applies_to, ", ".join(q.controls),
                      _lines(f"{c}: {control_status.get(c, 'unknown')}" for c in q.controls), q.manual_evidence,
                      until, prev.get("owner") or owners, state or prev.get("attestation"), prev.get("comment"),
                      links or prev.get("evidence_link"), f"{short}|{q.framework}|{q.id}"])
