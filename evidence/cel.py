@@ -7,15 +7,30 @@ field names the subject type does not have are reported at load, with line and c
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+try:
+    import resource
+except ImportError:  # not on every platform; there the guard below does nothing
+    resource = None  # type: ignore[assignment]
 
 from cel_expr_python import cel
 from cel_expr_python.ext.ext_math import ExtMath
 from cel_expr_python.ext.ext_strings import ExtStrings
 
 _ENV: Any = None
+# CEL has no loops, yet nested comprehensions double a string per level: a 900-byte rule allocated 5 GB
+# (issue 11). cel-expr-python exposes no cost limit, so an evaluation gets this much address space above what
+# the process already holds; past it the C++ runtime's allocation fails (std::bad_alloc, raised as MemoryError)
+# and that one evaluation is inconclusive.
+MEMORY_BUDGET = 512 << 20
+MAX_RESULT_CHARS = 4000  # a message longer than this is cut: findings are read by people
+_guarding = False
 _POS = re.compile(r"<input>:(\d+):(\d+):\s*")
 _SUBJECT_PATH = re.compile(r"\bsubject((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
 _STRING_LITERAL = re.compile(r"'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"")
@@ -43,16 +58,52 @@ def env() -> Any:
 class Program:
     source: str
     expr: Any
+    exhausted: str | None = None  # set once the expression ran out of memory: it is not run again
 
     def run(self, activation: Any) -> tuple[Any, str | None]:
         """(value, None) on success, (None, error message) on a CEL runtime error."""
+        if self.exhausted is not None:  # each attempt would cost seconds and end the same way
+            return None, f"{self.exhausted} on an earlier subject; not evaluated again"
         try:
-            value = self.expr.eval(activation)
+            with memory_guard():
+                value = self.expr.eval(activation)
         except RuntimeError as exc:  # the runtime reports some failures as exceptions
             return None, _clean(str(exc))
+        except MemoryError:
+            self.exhausted = (f"the expression needed more than {MEMORY_BUDGET >> 20} MiB of memory and was "
+                              "stopped (a rule that builds ever larger strings or lists?)")
+            return None, self.exhausted
         if value.type() == cel.Type.ERROR:
             return None, _clean(str(value.value()))
         return value.value(), None
+
+
+@contextlib.contextmanager
+def memory_guard(budget: int = MEMORY_BUDGET) -> Iterator[None]:
+    """Cap the process's address space at its current size plus `budget` while the block runs (re-entrant:
+    an outer guard, e.g. around all controls of one subject, makes inner ones free)."""
+    global _guarding
+    if _guarding or resource is None:
+        yield
+        return
+    try:
+        current = int(Path("/proc/self/statm").read_bytes().split()[0]) * resource.getpagesize()
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = current + budget
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        if soft != resource.RLIM_INFINITY and soft < limit:
+            limit = soft  # a tighter limit set by the operator stays
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (OSError, ValueError):
+        yield  # no /proc (not Linux) or the limit cannot be set: run unguarded
+        return
+    _guarding = True
+    try:
+        yield
+    finally:
+        _guarding = False
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 def compile_expr(source: str, expect: str, schema: dict[str, Any] | None = None) -> Program:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+from evidence import shapes
 
 Obj = dict[str, Any]
 
@@ -67,6 +69,8 @@ class CollectionEntry(BaseModel):
         if self.status == "ok":
             return None
         where = f" in namespace {namespace}" if namespace and self.namespace == namespace else ""
+        if self.group and not plural.endswith(f".{self.group}"):
+            plural = f"{plural}.{self.group}"  # "networkpolicies" alone is ambiguous (Calico has one too)
         if self.status == "forbidden":
             return f"permission denied: list {plural}{where}"
         if self.status == "absent":
@@ -83,12 +87,22 @@ class Duplicate(BaseModel):
     occurrences: list[str]
 
 
+class CollectorIdentity(BaseModel):
+    """Who read the cluster: the user the API server saw, its groups, and how auditpack knows (live runs)."""
+
+    username: str
+    uid: str | None = None
+    groups: list[str] = []
+    source: str = ""
+
+
 class ClusterIdentity(BaseModel):
     name: str = "unknown"
     server: str | None = None
     version: str | None = None
     kube_system_uid: str | None = None
     context: str | None = None
+    collector: CollectorIdentity | None = None  # live runs: who collected (kept in snapshots too)
 
 
 class SourceInfo(BaseModel):
@@ -124,6 +138,11 @@ class Inventory:
     log: list[CollectionEntry] = field(default_factory=list)
     duplicates: list[Duplicate] = field(default_factory=list)
     redactions: dict[str, int] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)  # live: "group/version" whose discovery failed -> why
+    # Snapshot files read but holding no Kubernetes object (README.json, a Helm values file), and the one-line
+    # warnings the run prints about what it read (the CLI shows them; collection.json records them).
+    skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     _by_kind: dict[tuple[str, str], dict[tuple[str, str], Obj]] = field(default_factory=dict)
 
     def add(self, obj: Obj) -> Obj | None:
@@ -196,3 +215,55 @@ def refs(objs: Iterable[Obj | None]) -> list[ObjectRef]:
         if o is not None:
             seen.setdefault(ObjectRef.of(o), None)
     return list(seen)
+
+
+def describe(obj: Obj) -> str:
+    """"Pod ns1/web" for messages, safe on objects of any shape."""
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    ns, name = meta.get("namespace"), meta.get("name")
+    where = f"{ns}/{name}" if isinstance(ns, str) and ns else str(name)
+    return f"{obj.get('kind')} {where[:200]}"
+
+
+def check(obj: Obj) -> str | None:
+    """The inventory boundary: None when `obj` (a decoded object with string apiVersion and kind) may enter
+    the inventory, else the one recorded problem naming it, the field and what was expected. Sources call
+    this before redaction, so nothing downstream meets an object deeper or other-shaped than modelled."""
+    found = shapes.problem(obj)
+    return None if found is None else f"{describe(obj)}: {found}; left out"
+
+
+def problem_message(problems: list[str], shown: int = 5) -> str:
+    """One collection-log message for the objects of one type left out (count, then the first few)."""
+    head = "; ".join(problems[:shown])
+    more = f"; and {len(problems) - shown} more" if len(problems) > shown else ""
+    noun = "object" if len(problems) == 1 else "objects"
+    return f"{len(problems)} {noun} unreadable: {head}{more}"
+
+
+def record_problems(log: list[CollectionEntry], problems: dict[tuple[str, str], list[str]],
+                    inv: Inventory) -> None:
+    """Mark each type with left-out objects as `error` in the log: controls over it become inconclusive."""
+    for (group, kind), found in sorted(problems.items()):
+        entry = next((e for e in log if e.group == group and e.kind == kind and e.namespace is None), None)
+        if entry is None:
+            entry = CollectionEntry(group=group, kind=kind, status="error", count=len(inv.objects(kind, group)))
+            log.append(entry)
+        entry.status = "error"
+        entry.message = problem_message(found)
+
+
+def admit(inv: Inventory, obj: Any, redact: Callable[[Obj], Obj]) -> str | None:
+    """Check, redact and add one object a live source read; the recorded problem if it was left out instead.
+    An object redaction cannot handle is left out too (named), so nothing unredacted is ever kept."""
+    if not isinstance(obj, dict):
+        return f"a list item that is {type(obj).__name__}, not an object; left out"
+    problem = check(obj)
+    if problem is not None:
+        return problem
+    try:
+        inv.add(redact(obj))
+    except Exception as exc:  # a bug in redaction must name the object, not end the run
+        return f"{describe(obj)}: could not be redacted ({type(exc).__name__}); left out"
+    return None

@@ -73,7 +73,7 @@ def test_tar_gz_archive(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("content", "fragment"), [
     ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: x\n   bad: indent\n", "line 5"),
     ("apiVersion: v1\nkind: Pod\nmetadata: {name: x\n", "line 4"),
-    ("- just\n- a list\n", "line 1: expected a Kubernetes object"),
+    ("kind: Pod\nmetadata: {name: x}\n", "Pod without apiVersion"),
     ("apiVersion: v1\nmetadata: {name: x}\n", "without kind"),
 ])
 def test_malformed_file_names_file_and_line(tmp_path: Path, content: str, fragment: str) -> None:

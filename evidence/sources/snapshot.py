@@ -8,8 +8,12 @@ collection time and cluster identity; a `collection.json` gives the collection l
 from __future__ import annotations
 
 import json
+import os
+import sys
 import tarfile
+import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,7 @@ import orjson
 import yaml
 from pydantic import ValidationError
 
+from evidence import yamlfile
 from evidence.errors import SnapshotError
 from evidence.inventory import (
     ClusterIdentity,
@@ -26,8 +31,11 @@ from evidence.inventory import (
     Inventory,
     ObjectRef,
     SourceInfo,
+    check,
+    describe,
     group_of,
     key_of,
+    record_problems,
 )
 from evidence.kinds import RESOURCE_TYPES
 from evidence.redact import Redactor
@@ -36,14 +44,34 @@ SUFFIXES = (".yaml", ".yml", ".json")
 META_FILES = ("snapshot.json", "collection.json")
 SNAPSHOT_FORMAT = "auditpack-snapshot/v1"
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Bounds on what a snapshot may make us read (issue 11: tar bombs). A 10,000-pod `kubectl get -o json` is about
+# 150 MB; a whole cluster's snapshot a few hundred MB.
+MAX_FILE_BYTES = 512 * 2**20
+MAX_TOTAL_BYTES = 2 * 2**30  # decompressed, all members or files together
+MAX_MEMBERS = 100_000  # archive members or directory entries
+_LIMIT_HINT = "this is far beyond a real cluster's snapshot; split it, or check where it came from"
+
+
+@dataclass
+class _Read:
+    """What reading the files found besides objects: files skipped, and objects left out per type."""
+
+    skipped: list[str] = field(default_factory=list)
+    problems: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+
+    def problem(self, obj: dict[str, Any], text: str) -> None:
+        self.problems.setdefault((group_of(str(obj["apiVersion"])), str(obj["kind"])), []).append(text)
 
 
 def load(path: Path, cluster_name: str | None = None) -> Inventory:
-    """Read a snapshot into a redacted Inventory. Raises SnapshotError naming the file and line."""
+    """Read a snapshot into a redacted Inventory. Raises SnapshotError naming the file and line.
+
+    Files that hold no Kubernetes object (a README.json, a Helm values file) are skipped and listed in
+    `inventory.notes`; an object of the wrong shape is left out and recorded as an `error` of its type."""
     if not path.exists():
         raise SnapshotError(f"snapshot {path} does not exist", "pass a directory or a .tar.gz of YAML/JSON files")
-    files = list(_tar_files(path) if path.is_file() else _dir_files(path))
+    found = _Read()
+    files = _tar_files(path) if path.is_file() else _dir_files(path, found)
     if path.is_file() and not files and not _is_tar(path):
         raise SnapshotError(f"{path} is neither a directory nor a .tar.gz archive",
                             "pass the snapshot directory, or an archive made with tar czf")
@@ -54,19 +82,28 @@ def load(path: Path, cluster_name: str | None = None) -> Inventory:
     objects: list[dict[str, Any]] = []
     for name, data in files:
         base = Path(name).name
-        if base in META_FILES and Path(name).parent in (Path(), Path()):
+        if base in META_FILES and Path(name).parent == Path():
             parsed = _parse_json(name, data)
             if base == "snapshot.json":
                 meta = parsed if isinstance(parsed, dict) else {}
             else:
                 log_entries = parsed if isinstance(parsed, list) else (parsed or {}).get("entries", [])
             continue
-        for obj, line in _documents(name, data):
-            obj = redactor.redact(obj)
+        for obj, line in _documents(name, data, found):
+            problem = check(obj)
+            if problem is None:
+                try:
+                    obj = redactor.redact(obj)
+                except Exception as exc:  # a redaction bug must name the object and never let it through
+                    problem = f"{describe(obj)}: could not be redacted ({type(exc).__name__}); left out"
+            if problem is not None:
+                found.problem(obj, f"{problem} ({name}:{line})")
+                continue
             seen.setdefault(key_of(obj), []).append(f"{name}:{line}")
             objects.append(obj)
-    if not objects:
-        raise SnapshotError(f"snapshot {path} holds no Kubernetes objects",
+    if not objects and not found.problems:
+        skipped = f" (skipped, not Kubernetes objects: {', '.join(found.skipped)})" if found.skipped else ""
+        raise SnapshotError(f"snapshot {path} holds no Kubernetes objects{skipped}",
                             "point --snapshot at files written by `kubectl get -A -o yaml` or `auditpack snapshot`")
 
     inventory = Inventory(source=_source_info(path, meta, cluster_name))
@@ -77,6 +114,11 @@ def load(path: Path, cluster_name: str | None = None) -> Inventory:
             kept = inventory.get(key[1], key[2] or None, key[3], group=key[0])
             inventory.duplicates.append(Duplicate(object=ObjectRef.of(kept or {}), occurrences=places))
     inventory.log = _collection_log(inventory, log_entries)
+    record_problems(inventory.log, found.problems, inventory)
+    if found.skipped:
+        inventory.skipped = found.skipped
+        inventory.notes.append(f"skipped {len(found.skipped)} file(s) that hold no Kubernetes object: "
+                               + ", ".join(found.skipped))
     if inventory.source.cluster.kube_system_uid is None:
         ks = inventory.get("Namespace", None, "kube-system", group="")
         if ks:
@@ -92,53 +134,102 @@ def _is_tar(path: Path) -> bool:
         return False
 
 
-def _dir_files(root: Path) -> Iterator[tuple[str, bytes]]:
+def _dir_files(root: Path, found: _Read) -> list[tuple[str, bytes]]:
+    """The snapshot's YAML/JSON files, size-capped; symlinks that lead outside the snapshot are not followed."""
+    top = root.resolve()
+    out: list[tuple[str, bytes]] = []
+    total = entries = 0
     for p in sorted(root.rglob("*")):
-        if p.is_file() and p.suffix.lower() in SUFFIXES:
-            yield str(p.relative_to(root)), p.read_bytes()
+        entries += 1
+        if entries > MAX_MEMBERS:
+            raise SnapshotError(f"snapshot {root} holds more than {MAX_MEMBERS:,} files and directories",
+                                _LIMIT_HINT)
+        if p.suffix.lower() not in SUFFIXES or not p.is_file():
+            continue
+        rel = str(p.relative_to(root))
+        if p.is_symlink() and not p.resolve().is_relative_to(top):
+            found.skipped.append(f"{rel} (a symlink to outside the snapshot)")
+            continue
+        size = p.stat().st_size
+        total += size
+        _check_size(rel, size, total, root)
+        out.append((rel, p.read_bytes()))
+    return out
 
 
-def _tar_files(path: Path) -> Iterator[tuple[str, bytes]]:
+def _check_size(name: str, size: int, total: int, where: Path) -> None:
+    if size > MAX_FILE_BYTES:
+        raise SnapshotError(f"{where}: {name} is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit for one file",
+                            _LIMIT_HINT)
+    if total > MAX_TOTAL_BYTES:
+        raise SnapshotError(f"{where}: the snapshot exceeds {MAX_TOTAL_BYTES:,} bytes (at {name})", _LIMIT_HINT)
+
+
+def _tar_files(path: Path) -> list[tuple[str, bytes]]:
+    """Members in one streaming pass (a compressed archive cannot seek back cheaply), every member's declared
+    size counted against the caps before it is read."""
     if not _is_tar(path):
-        return
+        return []
+    out: list[tuple[str, bytes]] = []
+    roots: set[str] = set()
+    dirs: set[str] = set()
+    total = members = 0
     try:
-        with tarfile.open(path, "r:*") as tar:
-            for member in sorted(tar.getmembers(), key=lambda m: m.name):
+        with tarfile.open(path, "r|*") as tar:
+            for member in tar:
+                members += 1
+                if members > MAX_MEMBERS:
+                    raise SnapshotError(f"{path}: the archive holds more than {MAX_MEMBERS:,} members",
+                                        _LIMIT_HINT)
+                parts = Path(member.name).parts
+                if parts:
+                    roots.add(parts[0])
+                if member.isdir():
+                    dirs.add(member.name.rstrip("/"))
+                total += max(member.size, 0)
                 if member.isfile() and Path(member.name).suffix.lower() in SUFFIXES:
+                    _check_size(member.name, member.size, total, path)
                     fh = tar.extractfile(member)
                     if fh is not None:
-                        # Strip a single top-level directory so metadata files are found either way.
-                        parts = Path(member.name).parts
-                        rel = str(Path(*parts[1:])) if len(parts) > 1 and _single_root(tar) else member.name
-                        yield rel, fh.read()
-    except (tarfile.TarError, OSError, EOFError) as exc:
+                        out.append((member.name, fh.read(MAX_FILE_BYTES + 1)))
+                elif total > MAX_TOTAL_BYTES:
+                    _check_size(member.name, 0, total, path)
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise SnapshotError(f"{path}: cannot read archive: {exc}", "recreate it with `tar czf`") from None
-
-
-def _single_root(tar: tarfile.TarFile) -> bool:
-    roots = {Path(m.name).parts[0] for m in tar.getmembers() if Path(m.name).parts}
-    return len(roots) == 1 and any(m.isdir() and m.name.rstrip("/") in roots for m in tar.getmembers())
+    # Strip a single top-level directory so metadata files are found either way.
+    if len(roots) == 1 and roots <= dirs:
+        out = [(str(Path(*Path(n).parts[1:])) if len(Path(n).parts) > 1 else n, d) for n, d in out]
+    return sorted(out, key=lambda item: item[0])
 
 
 def _parse_json(name: str, data: bytes) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
+        if "recursion" in exc.msg.lower():
+            raise SnapshotError(f"{name}: nested too deeply to read (over 1,000 levels)",
+                                "no Kubernetes object nests this deep; check where the file came from") from None
         raise SnapshotError(f"{name}: line {exc.lineno}: invalid JSON: {exc.msg}",
                             "fix or remove the file; JSON must be one object or list") from None
 
 
-def _documents(name: str, data: bytes) -> Iterator[tuple[dict[str, Any], int]]:
-    """Yield (object, line) for every Kubernetes object in a file, unpacking List documents."""
+def _documents(name: str, data: bytes, found: _Read) -> Iterator[tuple[dict[str, Any], int]]:
+    """Yield (object, line) for every Kubernetes object in a file, unpacking List documents. A file none of whose
+    documents looks like a Kubernetes object (no apiVersion and no kind) is listed in `found.skipped`."""
     if name.lower().endswith(".json"):
         parsed = _parse_json(name, data)
         docs: list[tuple[Any, int]] = [(parsed, 1)]
     else:
         docs = list(_yaml_documents(name, data))
-    for doc, line in docs:
-        if doc is None:
-            continue
-        yield from _unpack(name, doc, line)
+    objects = [(doc, line) for doc, line in docs if _looks_like_object(doc)]
+    if not objects and any(doc is not None for doc, _ in docs):
+        found.skipped.append(name)
+    for doc, line in objects:
+        yield from _unpack(name, doc, line, found)
+
+
+def _looks_like_object(doc: Any) -> bool:
+    return isinstance(doc, dict) and ("apiVersion" in doc or "kind" in doc)
 
 
 def _yaml_documents(name: str, data: bytes) -> Iterator[tuple[Any, int]]:
@@ -146,27 +237,25 @@ def _yaml_documents(name: str, data: bytes) -> Iterator[tuple[Any, int]]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SnapshotError(f"{name}: not UTF-8 text (byte {exc.start})", "save the file as UTF-8") from None
-    loader = _Loader(text)
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            yield loader.construct_document(node), node.start_mark.line + 1
+        yield from yamlfile.documents(text)
+    except yamlfile.YAMLBoundError as exc:
+        raise SnapshotError(f"{name}: line {exc.line}: {exc.message}",
+                            "no Kubernetes object needs this; check where the file came from") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
         problem = exc.problem or exc.context or "invalid YAML"
+        if "maximum nesting depth" in problem:
+            raise SnapshotError(f"{name}: {where}: nested deeper than libyaml reads (1,000 levels)",
+                                "no Kubernetes object nests this deep; check where the file came from") from None
         raise SnapshotError(f"{name}: {where}: malformed YAML: {problem}",
                             "fix the YAML syntax at that position (indentation, quotes, tabs)") from None
     except yaml.YAMLError as exc:
         raise SnapshotError(f"{name}: malformed YAML: {exc}", "fix the YAML syntax") from None
-    finally:
-        loader.dispose()
 
 
-def _unpack(name: str, doc: Any, line: int) -> Iterator[tuple[dict[str, Any], int]]:
-    if not isinstance(doc, dict):
-        raise SnapshotError(f"{name}: line {line}: expected a Kubernetes object (a mapping), found "
-                            f"{type(doc).__name__}", "each YAML document must be one object or a List")
+def _unpack(name: str, doc: dict[str, Any], line: int, found: _Read) -> Iterator[tuple[dict[str, Any], int]]:
     kind = doc.get("kind")
     if isinstance(kind, str) and kind.endswith("List") and isinstance(doc.get("items"), list):
         # Typed lists from the raw API (PodList) omit kind/apiVersion on their items.
@@ -175,22 +264,29 @@ def _unpack(name: str, doc: Any, line: int) -> Iterator[tuple[dict[str, Any], in
             if isinstance(item, dict):
                 if item_kind and "kind" not in item:
                     item = {"kind": item_kind, "apiVersion": doc.get("apiVersion", ""), **item}
-                yield _checked(name, item, line), line
+                checked = _checked(name, item, line, found)
+                if checked is not None:
+                    yield checked, line
             else:
                 raise SnapshotError(f"{name}: line {line}: a List item is not an object", "remove the item")
         return
-    yield _checked(name, doc, line), line
+    checked = _checked(name, doc, line, found)
+    if checked is not None:
+        yield checked, line
 
 
-def _checked(name: str, obj: dict[str, Any], line: int) -> dict[str, Any]:
+def _checked(name: str, obj: dict[str, Any], line: int, found: _Read) -> dict[str, Any] | None:
+    """The object, or None when it has apiVersion and kind but no usable metadata (recorded as a problem).
+    Without apiVersion or kind nothing says which type it is: that file is rejected."""
     missing = [f for f in ("apiVersion", "kind") if not isinstance(obj.get(f), str) or not obj.get(f)]
-    meta = obj.get("metadata")
-    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta.get("name"):
-        missing.append("metadata.name")
     if missing:
-        label = obj.get("kind") or "object"
+        label = obj.get("kind") if isinstance(obj.get("kind"), str) else "object"
         raise SnapshotError(f"{name}: line {line}: {label} without {', '.join(missing)}",
                             "every object needs apiVersion, kind and metadata.name, as kubectl writes them")
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta.get("name"):
+        found.problem(obj, f"{obj['kind']} without metadata.name; left out ({name}:{line})")
+        return None
     return obj
 
 
