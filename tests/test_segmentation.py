@@ -344,3 +344,25 @@ def test_host_network_pods_in_the_cde_are_a_finding() -> None:
     ns.host_port_workloads = []
     f = _finding("segmentation.host-network", ns, scope)
     assert f.status == "fail" and "CDE namespace payments runs pods on the node network" in (f.message or "")
+
+
+def test_unread_policies_make_reachability_unknown_not_open() -> None:
+    """NetworkPolicies could not be listed: "the internet reaches the CDE" and "the CDE reaches the internet" are
+    not known, so flows and egress are inconclusive instead of confident failures about policies nobody read."""
+    inv = inventory(obj("v1", "Namespace", "payments"), obj("v1", "Namespace", "ingress-nginx"),
+                    deployment("payment-api", "payments", "example/payment-api:1"),
+                    deployment("ingress-nginx-controller", "ingress-nginx",
+                               "registry.k8s.io/ingress-nginx/controller:v1.11.3"),
+                    denied=("NetworkPolicy",))
+    scope = Scope.model_validate({"namespaces": {"cde": ["payments"]}})
+    subjects = namespaces.collect(inv, scope, NOW)
+    payments = next(s for s in subjects if s.TYPE == "namespace" and s.name == "payments")
+    assert {"egress_to_internet", "ingress_from_namespaces"} <= payments.unknown_fields()
+    assert _finding("segmentation.cde-egress-internet", payments, scope).status == "inconclusive"
+    flows = [s for s in subjects if s.TYPE == "cde_flow"]
+    assert flows and all("approved" in f.unknown_fields() for f in flows)
+    control = next(c for c in load_catalogue().controls if c.id == "segmentation.cde-inbound-approved")
+    data = flows[0].model_dump(mode="json")
+    data["policies_enforced"] = True
+    data["unknown"] = [u for u in data["unknown"] if u["field"] != "policies_enforced"]
+    assert evaluate_subject(control, data, scope_variables(scope)).status == "inconclusive"

@@ -27,6 +27,10 @@ NON_PUBLIC = IPSet.from_cidrs(["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", 
 PUBLIC = IPSet.all().difference(NON_PUBLIC)
 PUBLIC_V4, PUBLIC_V6 = IPSet(v4=PUBLIC.v4), IPSet(v6=PUBLIC.v6)
 EVERY_POD, EVERY_ADDRESS = "every pod in the cluster", "every public address"
+# What the engine computes from every namespace's policies: unknown when the policies were not read.
+REACHABILITY_FIELDS = ("ingress_from_namespaces", "egress_to_namespaces", "ingress_from_external", "egress_to_internet",
+                       "egress_to_internet_unrestricted", "baseline_ingress_isolated", "baseline_egress_isolated",
+                       "baseline_ingress_admits", "baseline_egress_reaches")
 
 
 def policy_types(policy: Obj) -> set[str]:
@@ -194,7 +198,7 @@ def _namespaces(inv: Inventory, scope: Scope, engine: Engine) -> list[NamespaceF
             why = pol_status.reason("networkpolicies", name) or ""
             for f in ("network_policies", "default_deny_ingress", "default_deny_egress", "pods_not_selected",
                       "allow_all_ingress_policies", "allow_all_egress_policies", "open_ingress_workloads",
-                      "open_egress_workloads", "policies_selecting_nothing", "workloads"):
+                      "open_egress_workloads", "policies_selecting_nothing", "workloads", *REACHABILITY_FIELDS):
                 subject.mark_unknown(f, why)
         if pod_status.status in ("forbidden", "error"):
             why = pod_status.reason("pods", name) or ""
@@ -369,5 +373,9 @@ def _cde_flows(inv: Inventory, engine: Engine, scope: Scope, classes: dict[str, 
             flow.evidence.insert(0, ObjectRef.of(ns_obj))
         if enforced is None:
             flow.mark_unknown("policies_enforced", reason)
+        pol_why = inv.status("NetworkPolicy", "networking.k8s.io", dst_ns).reason("networkpolicies", dst_ns)
+        if pol_why is not None:  # with the policies unread, "allowed" only means "nothing read forbids it"
+            for f in ("approved", "unapproved_ports", "policies", "unjustified_policies", "destination_isolated"):
+                flow.mark_unknown(f, pol_why)
         out.append(flow)
     return out
