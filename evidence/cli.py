@@ -170,7 +170,7 @@ An attestation never turns a requirement into a pass: it stays manual, shown wit
 the attachment's SHA-256 and the expiry. After valid_until it is listed as expired and no longer counts.
 """)
     at.add_argument("--file", type=Path, required=True, metavar="FILE", help="the attestations file (created if new)")
-    at.add_argument("--framework", metavar="ID", help="pci-dss, gdpr or hslf-fs-2016-40")
+    at.add_argument("--framework", metavar="ID", help="pci-dss, gdpr, hslf-fs-2016-40 or nis2")
     at.add_argument("--requirement", metavar="ID", help="the requirement id, e.g. 8.4.2 or '3 kap. 15 § p. 2'")
     at.add_argument("--statement", metavar="TEXT", help="what is attested, in a sentence or two")
     at.add_argument("--by", metavar="NAME", help="who attests: name and role")
