@@ -31,7 +31,7 @@ from evidence import yamlfile
 from evidence.controls import Catalogue
 from evidence.errors import InputError
 from evidence.evaluate import AttestationInfo, Results
-from evidence.pack import sha256_file
+from evidence.pack import entry_state, sha256_file, unsafe_path
 
 HEADER = """\
 # auditpack attestations: statements for requirements no cluster can show (see README "Attestations").
@@ -124,14 +124,27 @@ def validate(path: Path, raw: dict[str, Any], index: int, catalogue: Catalogue) 
     attachment = None
     digest = None
     if entry.attachment:
-        attachment = Path(entry.attachment)
-        if not attachment.is_absolute():
-            attachment = path.parent / attachment
-        if not attachment.is_file():
-            raise AttestationError(f"{label}: attachment {entry.attachment} does not exist ({attachment})",
-                                   "give a path relative to the attestations file, or remove the attachment")
+        # Whatever the file names is copied into the pack: only files under the attestations file's directory,
+        # reached without symlinks, so an edited file cannot pull ~/.kube/config or a key into an evidence pack.
+        reason = attachment_problem(path.parent, entry.attachment)
+        if reason is not None:
+            raise AttestationError(f"{label}: attachment {entry.attachment!r}: {reason}",
+                                   "give a path relative to the attestations file, inside its directory "
+                                   "(e.g. attestations/mfa-policy.pdf), or remove the attachment")
+        attachment = path.parent / entry.attachment
         digest = sha256_file(attachment)
     return Attestation(entry, label, attachment, digest)
+
+
+def attachment_problem(base: Path, rel: str) -> str | None:
+    """Why `rel` cannot be an attachment of an attestations file in `base` (None when it can): it must be a
+    relative, normalised path inside `base` naming a regular file, with no symlink on the way."""
+    reason = unsafe_path(rel)
+    if reason is not None:
+        outside = reason == "absolute path" or ".." in rel.split("/")
+        return "points outside the attestations file's directory" if outside else reason
+    state = entry_state(base, rel)
+    return None if state is None else ("does not exist" if state == "missing" else f"is {state}")
 
 
 def load(path: Path, catalogue: Catalogue) -> list[Attestation]:

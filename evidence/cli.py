@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from evidence.errors import (
     EXIT_INTERNAL,
     EXIT_OK,
     EXIT_UNSIGNED,
+    EXIT_UNVERIFIED,
     AuditpackError,
     InputError,
 )
@@ -38,10 +40,13 @@ examples:
 
 exit codes:
   0  every control passed (or failed below --fail-on)
-  1  a control failed at or above --fail-on, or verify found a changed pack
+  1  a control failed at or above --fail-on; verify, diff, render or --previous found a changed pack
   2  bad input or usage (the message names the file, field and fix)
   3  collection incomplete (denied or failed reads); the pack marks what is inconclusive
   4  internal error (a bug in auditpack; AUDITPACK_DEBUG=1 shows the traceback)
+  5  verify: a signature was expected (trust anchor given, or the manifest names a signer) but is missing
+  6  verify: the signature is invalid, or not made by the trusted key or certificate
+  7  verify: the pack is intact, but authenticity is not established (unsigned, or no trust anchor given)
 """
 
 
@@ -137,14 +142,29 @@ examples:
 
     v = sub.add_parser("verify", help="check a pack's files against its manifest, and its signature",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""\
-exit codes of verify:
-  0  intact (and, with --public-key, signed by that key)
-  1  a file was changed, is missing, or was added
-  5  --public-key given but the pack is not signed
-  6  the signature is invalid or was made by another key
+examples:
+  auditpack verify packs/2026-Q4 --public-key auditpack-signing.pub   (the key the pack's owner handed over)
+  auditpack verify packs/2026-Q4 --trust-cert our-signing-ca.crt
+
+Integrity needs only the pack; authenticity needs a trust anchor you obtained out of band (--public-key or
+--trust-cert). Without one, a pack anyone re-signed with their own key looks the same as the original.
+
+exit codes of verify (when several apply, the first in this list wins):
+  1  not intact: a file was changed, is missing, was added, is a symlink or an unsafe path, an entry has no
+     hash, or the directory is a half-written .partial- one
+  6  the signature is invalid (manifest.sig or manifest.json edited) or not made by the trusted key/certificate
+  5  a signature was expected (a trust anchor was given, or the manifest names a signer) but manifest.sig is
+     missing
+  7  intact, but authenticity is not established: unsigned, or signed by a key no trust anchor vouches for
+  0  intact and signed by the trusted key or certificate
+  2  usage: PACK is not a directory, or the key/certificate file cannot be read
 """)
     v.add_argument("pack", type=Path, metavar="PACK")
-    v.add_argument("--public-key", type=Path, metavar="KEY", help="the signer's .pub or .crt file")
+    anchor = v.add_mutually_exclusive_group()
+    anchor.add_argument("--public-key", type=Path, metavar="KEY",
+                        help="trust anchor: the signer's .pub or .crt file, obtained out of band")
+    anchor.add_argument("--trust-cert", type=Path, metavar="CRT",
+                        help="trust anchor: PEM certificate(s), the signing certificate or the CA it chains to")
 
     d = sub.add_parser("diff", help="what changed between two packs (quarter over quarter)")
     d.add_argument("old", type=Path, metavar="OLD")
@@ -186,6 +206,9 @@ the attachment's SHA-256 and the expiry. After valid_until it is listed as expir
     kg.add_argument("--name", default="auditpack pack signer", help="the certificate's common name")
     kg.add_argument("--algorithm", choices=["ed25519", "ecdsa-p256"], default="ed25519",
                     help="ed25519 (default) or ecdsa-p256 (for PDF readers without EdDSA support)")
+    kg.add_argument("--passphrase-env", metavar="VAR",
+                    help="encrypt the key with the passphrase in environment variable VAR (never on the command "
+                         "line); collect --sign-key reads it from $AUDITPACK_SIGN_KEY_PASSPHRASE")
 
     ctl = sub.add_parser("controls", help="list, check and document controls")
     ctl_sub = ctl.add_subparsers(dest="controls_command", metavar="ACTION")
@@ -356,7 +379,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "segmentation":
         return _segmentation(args)
     if args.command == "verify":
-        return _verify(args.pack, args.public_key)
+        return _verify(args.pack, args.public_key, args.trust_cert)
     if args.command == "keys":
         return _keys(args)
     if args.command == "attest":
@@ -368,6 +391,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
         out = rerender(args.pack, args.out, args.sign_key, args.sign_cert)
         print(f"wrote {out}: report.pdf and control-matrix.xlsx re-rendered from {args.pack}")
+        _print_signed(out)
         return EXIT_OK
     if args.command == "controls":
         return _controls(args)
@@ -426,9 +450,14 @@ def _attest(args: argparse.Namespace) -> int:
                              "--statement, --by and --valid-until (and --attach FILE for the evidence)")
     attachment = None
     if args.attach is not None:
-        target = args.attach.resolve()
-        base = args.file.resolve().parent
-        attachment = str(target.relative_to(base)) if target.is_relative_to(base) else str(target)
+        # Attachments live under the attestations file's directory (attest.attachment_problem); symlinks are
+        # not resolved here, so a link is refused by the check rather than silently replaced by its target.
+        target = Path(os.path.normpath(args.attach.absolute()))
+        base = Path(os.path.normpath(args.file.absolute())).parent
+        if not target.is_relative_to(base):
+            raise InputError(f"--attach {args.attach}: not inside {base}, the attestations file's directory",
+                             "copy the evidence file there (e.g. attestations/) and attach that copy")
+        attachment = target.relative_to(base).as_posix()
     entry = attest.entry(framework=args.framework, requirement=args.requirement, statement=args.statement,
                          by=args.by, date=args.date or date.today(), valid_until=args.valid_until,
                          attachment=attachment)
@@ -472,6 +501,10 @@ def _collect(args: argparse.Namespace) -> int:
         for problem in r.collection_problems:
             print(f"  incomplete: {problem}")
         print(f"  evidence digest {summary.evidence_digest}")
+        print(f"  report: {summary.pack / 'report.pdf'}")
+        print(f"  workbook: {summary.pack / 'control-matrix.xlsx'}")
+        if args.sign_key is not None:
+            _print_signed(summary.pack)
         if summary.previous is not None:
             print(f"  compared with {summary.previous}")
         for pruned in summary.pruned:
@@ -521,32 +554,47 @@ def _segmentation(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _verify(pack: Path, public_key: Path | None) -> int:
+def _verify(pack: Path, public_key: Path | None, trust_cert: Path | None = None) -> int:
+    """Integrity (every hash, nothing unlisted, nothing unsafe), then authenticity against a trust anchor.
+    Exit-code precedence (documented in `verify --help` and the README): 1, 6, 5, 7, 0."""
     from evidence import signing
     from evidence.pack import verify
 
-    public = signing.load_public_key(public_key) if public_key else None
+    anchor = None
+    if public_key is not None:
+        anchor = signing.TrustAnchor(public_key=signing.load_public_key(public_key), source=f"--public-key {public_key}")
+    elif trust_cert is not None:
+        anchor = signing.TrustAnchor(certificates=signing.load_trust_certs(trust_cert),
+                                     source=f"--trust-cert {trust_cert}")
     v = verify(pack)
-    for label, items in (("changed", v.changed), ("missing", v.missing), ("extra", v.extra)):
-        for item in items:
-            print(f"{pack}: {label}: {item}")
-    sig = signing.check_manifest_signature(pack, public)
-    if sig.status != "missing" or public is not None:
+    for problem in v.problems():
+        print(f"{pack}: {problem}")
+    sig = signing.check_manifest_signature(pack, anchor)
+    if sig.status == "missing" and anchor is None and not sig.declared:
+        print(f"{pack}: not signed")
+    else:
         print(f"{pack}: signature {sig.status}: {sig.detail}")
     if not v.intact:
+        print(f"{pack}: NOT intact: {len(v.problems())} problem(s) above")
         return EXIT_FAILURES
-    if sig.status == "missing" and public is not None:
-        return EXIT_UNSIGNED
     if sig.status in ("invalid", "other-key"):
         return EXIT_BAD_SIGNATURE
-    print(f"{pack}: intact (evidence digest {v.evidence_digest})")
+    if sig.status == "missing" and (anchor is not None or sig.declared):
+        return EXIT_UNSIGNED
+    if sig.status != "valid":
+        what = "unsigned" if sig.status == "missing" else "signed by an unverified key"
+        print(f"{pack}: intact (evidence digest {v.evidence_digest}); authenticity NOT established: {what} "
+              "(pass --public-key or --trust-cert from the pack's owner)")
+        return EXIT_UNVERIFIED
+    print(f"{pack}: intact and authentic (evidence digest {v.evidence_digest})")
     return EXIT_OK
 
 
 def _diff(args: argparse.Namespace) -> int:
     from evidence import diff
 
-    changes = diff.compare(diff.read_pack(args.old), diff.read_pack(args.new))
+    # Both packs verify first (exit 1 naming what changed): a comparison with a tampered pack is no evidence.
+    changes = diff.compare(diff.read_pack(args.old, "OLD pack"), diff.read_pack(args.new, "NEW pack"))
     if args.format == "json":
         sys.stdout.write(changes.model_dump_json(indent=2) + "\n")
     else:
@@ -554,13 +602,31 @@ def _diff(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _print_signed(pack: Path) -> None:
+    """After --sign-key: say that the pack was signed, and with which key (from the manifest just written)."""
+    with contextlib.suppress(OSError, orjson.JSONDecodeError, AttributeError):
+        signer = orjson.loads((pack / "manifest.json").read_bytes()).get("signer")
+        if signer:
+            print(f"  signed manifest.sig and report.pdf ({signer['algorithm']}, key id {signer['key_id']}); "
+                  f"verify with: auditpack verify {pack} --public-key <the key's .pub>")
+
+
 def _keys(args: argparse.Namespace) -> int:
     from evidence import signing
 
     if args.keys_command != "generate":
         raise AuditpackError("keys needs an action", "auditpack keys generate --out DIR")
-    key, pub, crt = signing.generate(args.out, args.name, args.algorithm)
-    print(f"wrote {key} (private: keep it secret, never in a pack), {pub} (give to auditors), {crt} (PDF signatures)")
+    passphrase = None
+    if args.passphrase_env is not None:
+        value = os.environ.get(args.passphrase_env)
+        if not value:
+            raise InputError(f"--passphrase-env {args.passphrase_env}: the variable is not set or empty",
+                             f"export {args.passphrase_env} first (read it with `read -s`, never type it on the "
+                             "command line)")
+        passphrase = value.encode()
+    key, pub, crt = signing.generate(args.out, args.name, args.algorithm, passphrase=passphrase)
+    print(f"wrote {key} (private{', encrypted' if passphrase else ''}: keep it secret, never in a pack), "
+          f"{pub} (give to auditors), {crt} (PDF signatures)")
     return EXIT_OK
 
 

@@ -10,6 +10,7 @@ import orjson
 from pydantic import BaseModel, Field
 
 from evidence.errors import PackError
+from evidence.pack import read_entry, require_intact
 
 
 class ChangedFinding(BaseModel):
@@ -26,8 +27,10 @@ class ChangedRequirement(BaseModel):
     framework: str
     id: str
     title: str
-    before: str
+    before: str  # requirement statuses (evaluate.RequirementStatus), e.g. automated_pass
     after: str
+    note: str | None = Field(default=None, description="why the status may have changed without the cluster "
+                             "changing, e.g. the earlier pack predates the requirement statuses of issue 12")
 
 
 class Changes(BaseModel):
@@ -56,17 +59,20 @@ class Changes(BaseModel):
                                                    "requirements_changed")}
 
 
-def read_pack(pack: Path) -> dict[str, Any]:
-    """The data files diff needs: manifest, results, facts, scope."""
-    out: dict[str, Any] = {"path": str(pack)}
-    for name in ("manifest", "results", "facts", "scope"):
+def read_pack(pack: Path, role: str = "pack") -> dict[str, Any]:
+    """The data files diff needs (manifest, results, facts, scope) from a pack that verifies first: a modified
+    pack is an error naming what changed (exit 1), a file in place of a pack directory a usage error (exit 2)."""
+    manifest = require_intact(pack, role)
+    out: dict[str, Any] = {"path": str(pack), "manifest": manifest}
+    for name in ("results", "facts", "scope"):
+        rel = f"{name}.json"
+        if rel not in manifest["evidence"]["files"]:
+            raise PackError(f"{role} {pack} is not an audit pack: its manifest lists no {rel}",
+                            "pass directories written by `auditpack collect`")
         try:
-            out[name] = orjson.loads((pack / f"{name}.json").read_bytes())
-        except FileNotFoundError:
-            raise PackError(f"{pack} is not an audit pack: {name}.json is missing",
-                            "pass directories written by `auditpack collect`") from None
+            out[name] = orjson.loads(read_entry(pack, rel))
         except orjson.JSONDecodeError as exc:
-            raise PackError(f"{pack}/{name}.json: not valid JSON (line {exc.lineno})",
+            raise PackError(f"{pack}/{rel}: not valid JSON (line {exc.lineno})",
                             "run `auditpack verify` on the pack") from None
     return out
 
@@ -109,13 +115,21 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> Changes:
     for r in new["results"]["requirements"]:
         prev = old_req.get((r["framework"], r["id"]))
         if prev is not None and prev["status"] != r["status"]:
+            # Packs written before issue 12 rolled a requirement up to "pass" whenever its controls passed; they
+            # carry no status_text. Their pass -> automated_pass is the new rule, not a change in the cluster.
+            note = (_OLD_ROLL_UP if "status_text" not in prev and prev["status"] == "pass"
+                    and r["status"] == "automated_pass" else None)
             changes.requirements_changed.append(ChangedRequirement(framework=r["framework"], id=r["id"],
                                                                    title=r["title"], before=prev["status"],
-                                                                   after=r["status"]))
+                                                                   after=r["status"], note=note))
     old_ids = {c["id"] for c in old["results"]["controls"]}
     new_ids = {c["id"] for c in new["results"]["controls"]}
     changes.controls_added, changes.controls_removed = sorted(new_ids - old_ids), sorted(old_ids - new_ids)
     return changes
+
+
+_OLD_ROLL_UP = ("the earlier pack read pass when every control passed; a requirement now passes only when its "
+                "controls cover all of it")
 
 
 def _scope_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -156,5 +170,6 @@ def text(changes: Changes) -> str:
         lines.append(f"{title}: {len(entries)}")
         lines += [f"  {e}" for e in entries]
     lines.append(f"requirements changed: {len(changes.requirements_changed)}")
-    lines += [f"  {r.framework} {r.id} {r.title}: {r.before} -> {r.after}" for r in changes.requirements_changed]
+    lines += [f"  {r.framework} {r.id} {r.title}: {r.before.replace('_', ' ')} -> {r.after.replace('_', ' ')}"
+              + (f"  ({r.note})" if r.note else "") for r in changes.requirements_changed]
     return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@ EXIT_INCOMPLETE = 3
 EXIT_INTERNAL = 4
 EXIT_UNSIGNED = 5  # verify: a public key was given but the pack carries no signature
 EXIT_BAD_SIGNATURE = 6  # verify: invalid signature, or made by another key
+EXIT_UNVERIFIED = 7  # verify: intact, but authenticity not established (no trust anchor given)
 
 
 class AuditpackError(Exception):

@@ -69,7 +69,7 @@ def collect(opts: RunOptions) -> RunSummary:
     started = datetime.now(UTC)
     check_destination(opts.out)
     signer = signing.load_signer(opts.sign_key, opts.sign_cert) if opts.sign_key else None
-    previous = diff.read_pack(opts.previous) if opts.previous else None
+    previous = diff.read_pack(opts.previous, "--previous pack") if opts.previous else None
     catalogue = load_catalogue(opts.controls)
     scope = scope_mod.load(opts.scope)
     # Attestations are checked before the cluster is read: a YAML file (auditpack attest), or a previous pack's
@@ -130,12 +130,16 @@ def collect(opts: RunOptions) -> RunSummary:
             w.write_json("changes.json", diff.compare(previous, current).model_dump(mode="json"))
         identity["finished_at"] = datetime.now(UTC).isoformat()
         evidence, digest = evidence_section(w.tmp, identity)
+        # Who signs (algorithm, key fingerprint, certificate SHA-256): recorded in the manifest, outside the evidence
+        # section and its digest; the report can print it (hook for render/pdf.py: pass signer_info along).
+        signer_info = signing.signer_info(signer) if signer else None
         w.render("report.pdf", lambda root, out: pdf.render(root, evidence, digest, out))
         if signer is not None:
             signing.sign_pdf(w.tmp / "report.pdf", signer, f"auditpack evidence pack, evidence digest {digest}")
         w.render("control-matrix.xlsx", lambda root, out: xlsx.render(root, evidence, digest, out))
         w.render("oscal/assessment-results.json", lambda root, out: oscal.render(root, evidence, digest, out))
-        w.finish(identity, (lambda body: signing.sign_manifest(body, signer)) if signer else None)
+        w.finish(identity, (lambda body: signing.sign_manifest(body, signer)) if signer else None,
+                 signer_info=signer_info)
     incomplete = bool(results.collection_problems)
     return RunSummary(opts.out, results, digest, exit_code(results, opts.fail_on, incomplete), incomplete,
                       cluster=inv.source.cluster.name, previous=opts.previous)
@@ -187,23 +191,20 @@ def rerender(pack: Path, out: Path, sign_key: Path | None = None, sign_cert: Pat
     The evidence files are copied unchanged, so the evidence section and its digest stay the same; the
     manifest records which tool version rendered it. The original pack is never touched.
     """
-    from evidence.pack import read_manifest, verify
+    from evidence.pack import read_entry, require_intact
     from evidence.render import pdf, xlsx
 
-    check = verify(pack)
-    if not check.intact:
-        from evidence.errors import PackError
-
-        raise PackError(f"{pack} was modified ({', '.join(check.changed + check.missing + check.extra)})",
-                        "re-render only an intact pack; `auditpack verify` lists the differences")
-    manifest = read_manifest(pack)
+    # A stored pack is hostile input: it must verify, and every entry is copied by a checked relative path.
+    manifest = require_intact(pack)
     evidence, digest = manifest["evidence"], manifest["evidence_digest"]
     signer = signing.load_signer(sign_key, sign_cert) if sign_key else None
     with PackWriter(out) as w:
         for rel in evidence["files"]:
+            data = read_entry(pack, rel)  # checks the path before anything is created for it
             dst = w.tmp / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
-            dst.write_bytes((pack / rel).read_bytes())
+            dst.write_bytes(data)
+        signer_info = signing.signer_info(signer) if signer else None
         w.render("report.pdf", lambda root, o: pdf.render(root, evidence, digest, o))
         if signer is not None:
             signing.sign_pdf(w.tmp / "report.pdf", signer, f"auditpack evidence pack, evidence digest {digest}")
@@ -211,5 +212,6 @@ def rerender(pack: Path, out: Path, sign_key: Path | None = None, sign_cert: Pat
         w.render("oscal/assessment-results.json", lambda root, o: oscal.render(root, evidence, digest, o))
         identity = {k: v for k, v in evidence.items() if k != "files"}
         w.finish(identity, (lambda body: signing.sign_manifest(body, signer)) if signer else None,
-                 rendered={"from": str(pack), "tool_version": __version__, "at": datetime.now(UTC).isoformat()})
+                 rendered={"from": str(pack), "tool_version": __version__, "at": datetime.now(UTC).isoformat()},
+                 signer_info=signer_info)
     return out

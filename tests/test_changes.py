@@ -80,7 +80,7 @@ def test_render_reproduces_a_pack_without_touching_it(cli, demo_pack: Path, tmp_
     r = cli("render", demo_pack, "--out", out)
     assert r.code == 0, r.err
     assert {p: p.read_bytes() for p in demo_pack.rglob("*") if p.is_file()} == before
-    assert cli("verify", out).code == 0
+    assert cli("verify", out).code == 7  # intact; unsigned, so authenticity is not established
     old_m, new_m = (json.loads((p / "manifest.json").read_text()) for p in (demo_pack, out))
     assert new_m["evidence_digest"] == old_m["evidence_digest"] and new_m["rendered"]["from"] == str(demo_pack)
     assert old_m["evidence_digest"] in " ".join(p.extract_text() or "" for p in PdfReader(out / "report.pdf").pages
@@ -96,4 +96,5 @@ def test_render_refuses_a_modified_pack(cli, demo_pack: Path, tmp_path: Path) ->
     shutil.copytree(demo_pack, pack)
     (pack / "results.json").write_text((pack / "results.json").read_text().replace('"fail"', '"pass"'))
     r = cli("render", pack, "--out", tmp_path / "out")
-    assert r.code == 2 and "was modified" in r.err and not (tmp_path / "out").exists()
+    assert r.code == 1 and "does not verify: changed: results.json" in r.err and not (tmp_path / "out").exists()
+    assert len(r.err.strip().splitlines()) == 2  # one line and its hint

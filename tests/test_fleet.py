@@ -57,7 +57,7 @@ def test_fleet_writes_each_pack_and_says_which_cluster_failed(cli, tmp_path: Pat
         assert per[ctx]["exit_code"] == 0 and pack.parent == root / ctx and per[ctx]["cluster"] == ctx
         assert per[ctx]["previous"] is None  # the first pack of this cluster under root
         assert per[ctx]["controls"]["fail"] >= 1  # --fail-on none: failures are counted, not an exit code
-        assert cli("verify", pack).code == 0
+        assert cli("verify", pack).code == 7  # intact; unsigned, so authenticity is not established
         assert json.loads((pack / "manifest.json").read_text())["evidence"]["cluster"]["name"] == ctx
     dead = per["prod-dead"]
     assert dead["exit_code"] == 3 and dead["pack"] is None

@@ -14,7 +14,16 @@ import pytest
 from conftest import SAMPLE, SCOPE
 
 from evidence.errors import InputError, PackError
-from evidence.retention import LOCK, ClusterLock, cluster_dir, new_dir, newest_pack, packs, prune
+from evidence.retention import (
+    LOCK,
+    ClusterLock,
+    cluster_dir,
+    new_dir,
+    newest_pack,
+    packs,
+    prune,
+    remove_orphans,
+)
 
 HOLD_LOCK = """
 import fcntl, os, sys, time
@@ -27,7 +36,8 @@ if sys.argv[2] == "hold":
 """
 
 
-def fake_pack(root: Path, cluster: str, name: str, manifest: str = '{"format": "auditpack-pack/v1"}') -> Path:
+def fake_pack(root: Path, cluster: str, name: str,
+              manifest: str = '{"format": "auditpack-pack/v1", "evidence": {"files": {}}}') -> Path:
     p = root / cluster_dir(cluster) / name
     p.mkdir(parents=True)
     (p / "manifest.json").write_text(manifest)
@@ -104,6 +114,35 @@ def test_lock_refuses_a_second_holder_in_this_process(tmp_path: Path) -> None:
         pass
 
 
+def test_lock_file_symlink_is_never_followed(tmp_path: Path) -> None:
+    """A symlink planted at .lock would make the run truncate and write its target: O_NOFOLLOW refuses it."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "prod").mkdir()
+    (tmp_path / "prod" / LOCK).symlink_to(victim)
+    with pytest.raises(PackError, match="is a symlink; auditpack never follows it"), \
+            ClusterLock(tmp_path / "prod" / LOCK, "prod"):
+        pass
+    assert victim.read_text() == "precious"
+
+
+def test_orphans_of_killed_runs_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    pack = fake_pack(tmp_path, "prod", "20260101T030000Z")
+    base = tmp_path / "prod"
+    orphans = [base / ".20260401T030000Z.partial-ab_12", base / ".20260401T030000Z-2.pruning-77"]
+    for o in orphans:
+        (o / "sub").mkdir(parents=True)
+    keep = [base / ".hidden-notes", base / "partial-notes"]
+    keep[0].mkdir()
+    keep[1].mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (base / ".20260501T030000Z.partial-link").symlink_to(outside, target_is_directory=True)
+    assert remove_orphans(tmp_path, "prod") == sorted(orphans)
+    assert all(not o.exists() for o in orphans) and keep[0].is_dir() and keep[1].is_dir() and pack.is_dir()
+    assert outside.is_dir() and (base / ".20260501T030000Z.partial-link").is_symlink()  # never followed
+
+
 def test_concurrent_run_is_refused_with_one_line(cli, tmp_path: Path) -> None:
     root = tmp_path / "packs"
     lock = root / "demo-payments" / LOCK
@@ -126,6 +165,14 @@ def test_out_root_layout_stale_lock_previous_auto_and_keep(cli, demo_pack: Path,
     root = tmp_path / "packs"
     earlier = root / "demo-payments" / "20260801T030000Z"
     shutil.copytree(demo_pack, earlier)  # last quarter's pack of the same cluster
+    # Left by killed runs (pack.AtomicDir, prune): removed by the next run, which holds the cluster's lock.
+    orphan = root / "demo-payments" / ".20260901T030000Z.partial-k1ll3d"
+    (orphan / "inventory").mkdir(parents=True)
+    (orphan / "manifest.json").write_text("{}")
+    pruning = root / "demo-payments" / ".20250101T030000Z.pruning-4242"
+    pruning.mkdir()
+    unrelated = tmp_path / "not-a-pack-dir"
+    unrelated.mkdir()
     lock = root / "demo-payments" / LOCK
     # A run that died holding the lock leaves the file behind; flock died with it, so nothing is blocked.
     subprocess.run([sys.executable, "-c", HOLD_LOCK, str(lock), "exit"], check=True, capture_output=True)
@@ -140,7 +187,8 @@ def test_out_root_layout_stale_lock_previous_auto_and_keep(cli, demo_pack: Path,
     manifest = json.loads((pack / "manifest.json").read_text())
     assert manifest["evidence"]["previous"]["pack"] == str(earlier)
     assert sorted(p.name for p in (root / "demo-payments").iterdir()) == [LOCK, pack.name]
-    assert cli("verify", pack).code == 0
+    assert not orphan.exists() and not pruning.exists() and unrelated.is_dir()  # a killed run's leftovers went
+    assert cli("verify", pack).code == 7  # intact; unsigned, so authenticity is not established
 
 
 def test_out_root_usage_errors(cli, tmp_path: Path) -> None:
