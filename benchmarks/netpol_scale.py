@@ -235,6 +235,10 @@ def main() -> None:
         open_wl = sum(1 for w in engine.workloads if engine.exposure(w)["ingress_from_any_pod"].is_all)
         print(f"exposure       {time.perf_counter() - t0:6.2f} s  namespaces isolating a new pod {deny:,}, "
               f"workloads admitting every pod on every port {open_wl:,}")
+        t0 = time.perf_counter()
+        sources = engine.workload_namespaces(engine.workloads)
+        print(f"per workload   {time.perf_counter() - t0:6.2f} s  (source namespace, workload) pairs "
+              f"{sum(len(s) for s, _ in sources.values()):,}")
     total = time.perf_counter() - t_start
     print(f"TOTAL          {total:6.2f} s  peak RSS {rss_mb():,.0f} MB")
 

@@ -729,18 +729,31 @@ class Engine:
 
     def workload_namespaces(self, workloads: Iterable[str]) -> dict[str, tuple[list[str], list[str]]]:
         """Per workload: (other namespaces with a pod that can reach one of its pods, other namespaces it can reach).
-        Costs one pass over the namespaces per workload asked for; ask for the ones a report needs."""
+
+        One pass over the (source namespace, reached namespace) pairs, looking only at the namespaces of the
+        workloads asked for (classes are contiguous per namespace, so a namespace's slice of a mask is a shift)."""
+        wanted = list(workloads)
         out_ns_mask = self._out_namespace_masks()
+        wanted_ns = {self.class_ns[self.workloads[w][0]] for w in wanted}
+        sources: dict[int, set[int]] = {}
+        for k, m in enumerate(out_ns_mask):
+            if not m:
+                continue
+            for j in self._namespaces_in(m):
+                if j == k or j not in wanted_ns:
+                    continue
+                start = self._ns_start[j]
+                for b in bits((m >> start) & ((1 << (self._ns_end[j] - start)) - 1)):
+                    sources.setdefault(start + b, set()).add(k)
         out: dict[str, tuple[list[str], list[str]]] = {}
-        for w in workloads:
+        for w in wanted:
             cls = self.workloads[w]
             own = self.class_ns[cls[0]]
-            wmask = mask_of(cls, self.n)
             reach = 0
             for c in cls:
                 for m, _ in self.class_regions(c):
                     reach |= m & self._real
-            srcs = sorted(self.namespaces[k] for k, m in enumerate(out_ns_mask) if k != own and m & wmask)
+            srcs = sorted({self.namespaces[k] for c in cls for k in sources.get(c, ())})
             dsts = sorted(self.namespaces[k] for k in self._namespaces_in(reach) if k != own)
             out[w] = (srcs, dsts)
         return out

@@ -67,3 +67,15 @@ def test_baseline_and_exposure() -> None:
     assert e.baseline_policies("shop") == [("deny-all", ("Ingress", "Egress"))]
     with pytest.raises(ValueError):
         Engine([], pods, []).exposure("shop/web[Deployment]")
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_workload_namespaces_agree_with_pointwise_allowed(path: Path) -> None:
+    """The per-workload namespace lists equal what allowed() says pair by pair."""
+    e = Engine(*_inputs(yaml.safe_load(path.read_text())), probes=True)
+    got = e.workload_namespaces(e.workloads)
+    ns_of = {w: w.split("/", 1)[0] for w in e.workloads}
+    for w in e.workloads:
+        srcs = sorted({ns_of[v] for v in e.workloads if ns_of[v] != ns_of[w] and not e.allowed(v, w).is_empty()})
+        dsts = sorted({ns_of[v] for v in e.workloads if ns_of[v] != ns_of[w] and not e.allowed(w, v).is_empty()})
+        assert got[w] == (srcs, dsts), w
