@@ -366,3 +366,12 @@ def test_unread_policies_make_reachability_unknown_not_open() -> None:
     data["policies_enforced"] = True
     data["unknown"] = [u for u in data["unknown"] if u["field"] != "policies_enforced"]
     assert evaluate_subject(control, data, scope_variables(scope)).status == "inconclusive"
+
+
+def test_same_name_workloads_of_two_kinds_are_both_derived() -> None:
+    """A Deployment and a CronJob both called `report` (a common pairing: the API and its nightly batch)."""
+    cron = obj("batch/v1", "CronJob", "report", "shop", spec={"schedule": "@daily", "jobTemplate": {"spec": {
+        "template": {"metadata": {"labels": {"app": "report-batch"}},
+                     "spec": {"containers": [{"name": "batch", "image": "example/report:1"}]}}}}})
+    engine = engine_from_inventory(inventory(deployment("report", "shop", "example/report:1"), cron, absent=("Pod",)))
+    assert {"shop/report[Deployment]", "shop/report[CronJob]"} <= set(engine.workloads) and engine.warnings == []

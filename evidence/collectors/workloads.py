@@ -124,7 +124,7 @@ def _operator_pods(obj: Obj) -> list[PodView]:
                       "app.kubernetes.io/managed-by": "prometheus-operator", "app.kubernetes.io/instance": name,
                       "prometheus": name, "operator.prometheus.io/name": name,
                       "operator.prometheus.io/shard": str(shard)}
-            out.append(PodView(ns, f"{sset}-<template>", f"Prometheus/{name}", labels, None,
+            out.append(PodView(ns, f"{sset}-<Prometheus template>", f"Prometheus/{name}", labels, None,
                                [{"name": "prometheus", "ports": ports}], derived=True, host_network=host_network))
     else:
         ports = [{"name": "mesh-tcp", "containerPort": 9094, "protocol": "TCP"},
@@ -134,7 +134,7 @@ def _operator_pods(obj: Obj) -> list[PodView]:
         labels = {**user_labels, "app.kubernetes.io/name": "alertmanager",
                   "app.kubernetes.io/managed-by": "prometheus-operator", "app.kubernetes.io/instance": name,
                   "alertmanager": name}
-        out.append(PodView(ns, f"alertmanager-{name}-<template>", f"Alertmanager/{name}", labels, None,
+        out.append(PodView(ns, f"alertmanager-{name}-<Alertmanager template>", f"Alertmanager/{name}", labels, None,
                            [{"name": "alertmanager", "ports": ports}], derived=True, host_network=host_network))
     return out
 
@@ -176,7 +176,7 @@ def pods(inv: Inventory) -> tuple[list[PodView], bool]:
             tspec = tpl.get("spec") or {}
             derived = True
             covered.add((ns, owner))
-            out.append(PodView(ns, f"{m.get('name')}-<template>", owner, dict(_meta(tpl).get("labels") or {}),
+            out.append(PodView(ns, f"{m.get('name')}-<{kind} template>", owner, dict(_meta(tpl).get("labels") or {}),
                                None, list(tspec.get("containers") or []), derived=True,
                                host_network=bool(tspec.get("hostNetwork"))))
     for kind, group in OPERATOR_KINDS:
