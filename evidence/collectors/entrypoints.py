@@ -697,6 +697,8 @@ def exposed_services(env: Env) -> list[IngressHost]:
             port = int(p.get("port") or 0) if stype == "LoadBalancer" else int(p.get("nodePort") or 0)
             host = addresses[0] if stype == "LoadBalancer" and addresses else (
                 "(load balancer address pending)" if stype == "LoadBalancer" else "(every node address)")
+            if not port:  # a manifest before the API server assigned the nodePort
+                port, host = int(p.get("port") or 0), "(every node address, nodePort not yet assigned)"
             s = env.subject("Service", svc, host, port, False, ingress_class=None, controller=None, secret_name=None,
                             secret_found=None, service_type=stype, backends=[f"{svc['metadata']['name']}:{p.get('port')}"])
             s.public = bool(addresses) and all(is_public(a, env.scope) for a in addresses) if stype == "LoadBalancer" \
@@ -910,12 +912,16 @@ def _gce_certificate(env: Env, s: IngressHost, ns: str, host: str, secrets: list
         if mc is None:
             continue
         domains = [str(d) for d in (mc.get("spec") or {}).get("domains") or []]
-        if not any(d == host or fnmatch.fnmatchcase(host, d) for d in domains):
+        # A request without a matching name ('*': the default backend, reached by address) gets one of the
+        # load balancer's certificates, so any of them stands for it.
+        if host != "*" and not any(d == host or fnmatch.fnmatchcase(host, d) for d in domains):
             continue
         s.evidence.append(ObjectRef.of(mc))
         status = mc.get("status") or {}
         per_domain = {str(d.get("domain")): str(d.get("status")) for d in status.get("domainStatus") or []}
         state = per_domain.get(host) or str(status.get("certificateStatus") or "no status")
+        if host == "*" and state != "Active":
+            continue
         s.cloud_certificate = f"GKE ManagedCertificate {ns}/{name} ({state})"
         s.cloud_certificate_ready = state == "Active"
         s.tls_source = f"networking.gke.io/managed-certificates: ManagedCertificate {ns}/{name} names {host}"

@@ -442,7 +442,7 @@ def _effective(s: IngressHost) -> None:
         s.unknown = [u for u in s.unknown if u.field != "hsts"]
     elif policy is not None and "hsts" not in s.unknown_fields():
         s.hsts, s.hsts_source = policy.hsts, policy.hsts_source
-    elif policy_why:
+    elif policy_why and s.hsts is None:  # a builder that knows HSTS without the TLS policy has set it
         s.mark_unknown("hsts", policy_why)
     # Protocol versions: observed ones, plus configured weak versions the local OpenSSL could not test.
     configured = set(policy.weak_protocols) if policy else set()

@@ -536,7 +536,8 @@ def _plaintext_paths(inv: Inventory, s: NamespaceTransit, mesh: Mesh) -> None:
         if reaching:
             shown = ", ".join(r.replace("[", " (").replace("]", ")") for r in reaching[:3])
             more = f" and {len(reaching) - 3} more" if len(reaching) > 3 else ""
-            s.plaintext_paths.append(f"{w.workload} ({w.mtls_mode}) accepts plain text from non-mesh workloads "
+            how = "; ".join(w.port_exceptions) if w.mtls_mode == "STRICT" and w.port_exceptions else w.mtls_mode
+            s.plaintext_paths.append(f"{w.workload} ({how}) accepts plain text from non-mesh workloads "
                                      f"{shown}{more}, which NetworkPolicies allow to reach it")
 
 
@@ -545,7 +546,8 @@ def _verdict(s: NamespaceTransit) -> None:
     covers = None if "node_encryption_covers" in unknown else s.node_encryption_covers
     strict = None if "strict_mtls_all" in unknown else s.strict_mtls_all
     if covers and strict:
-        s.protected, s.protected_by = True, "node encryption and mTLS"
+        s.protected = True
+        s.protected_by = "no untrusted links and mTLS" if not s.untrusted_links else "node encryption and mTLS"
     elif covers:
         s.protected = True
         s.protected_by = "no untrusted links" if not s.untrusted_links else "node encryption"
