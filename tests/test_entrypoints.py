@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from helpers import NOW, certificate, deployment, inventory, obj, tls_secret
 
-from evidence.collectors import ingress
+from evidence.collectors import auth, ingress
 from evidence.collectors.entrypoints import is_public, weak_ciphers
 from evidence.scope import Scope
 
@@ -400,3 +400,11 @@ def test_reasons_are_written_for_the_controller_serving_the_entry_point() -> Non
     for s in others:
         text = s.model_dump_json().lower()
         assert "nginx" not in text and "fake certificate" not in text, s.id
+    # The authentication gaps of those entry points speak of their own products too (auth.required's message).
+    inv = inventory(*nginx({}), gke, TRAEFIK, traefik_route, gw_deploy, istio_gateway([
+        {"port": {"number": 80, "protocol": "HTTP"}, "hosts": ["i.example.com"]}]))
+    auth_hosts = {a.id: a for a in auth.collect(inv, Scope(), NOW) if a.TYPE == "host_auth"}
+    gke_auth = auth_hosts["shop/web/shop.example.com:80"]
+    assert gke_auth.auth_gaps == ["no BackendConfig enables Identity-Aware Proxy (spec.iap.enabled) on the host's "
+                                  "backends"]
+    assert not any("nginx" in g for a in auth_hosts.values() if a.controller != "ingress-nginx" for g in a.auth_gaps)

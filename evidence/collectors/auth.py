@@ -322,6 +322,8 @@ def _ingress_layers(ctx: _Context, s: HostAuth, h: IngressHost, obj: Obj,
     if h.controller == "traefik":
         return _middleware_layers(ctx, s, h.namespace or "", [
             r.strip() for r in annotations.get(TRAEFIK_MIDDLEWARES, "").split(",") if r.strip()])
+    if h.controller in ("gce", "aws-alb", "azure-application-gateway"):
+        return _cloud_layers(ctx, s, h, annotations)
     controller = _nginx_controller(ctx, h)
     prefix = controller.annotation_prefix if controller else ingress.ANNOTATION_PREFIX
 
@@ -343,6 +345,35 @@ def _ingress_layers(ctx: _Context, s: HostAuth, h: IngressHost, obj: Obj,
         s.auth_gaps.append(f"no {prefix}/auth-url, no global-auth-url on the controller, no auth-type and no "
                            "client-certificate verification")
     return layers
+
+
+def _cloud_layers(ctx: _Context, s: HostAuth, h: IngressHost, annotations: dict[str, str]) -> list[_Layer]:
+    """Authentication a cloud load balancer performs: ALB `auth-type` oidc/cognito (AWS Load Balancer Controller
+    annotations), Identity-Aware Proxy on every backend's GKE BackendConfig; Application Gateway has none."""
+    if h.controller == "aws-alb":
+        kind = annotations.get("alb.ingress.kubernetes.io/auth-type", "none").strip().lower()
+        unauth = annotations.get("alb.ingress.kubernetes.io/auth-on-unauthenticated-request", "authenticate")
+        if kind in ("oidc", "cognito") and unauth.strip().lower() == "authenticate":
+            return [_Layer(f"ALB {kind} authentication", source="annotation alb.ingress.kubernetes.io/auth-type")]
+        s.auth_gaps.append("no alb.ingress.kubernetes.io/auth-type oidc or cognito that authenticates every request")
+        return []
+    if h.controller == "gce":
+        ns = h.namespace or ""
+        configs = []
+        for b in h.backends:
+            svc = ctx.inv.get("Service", ns, b.rpartition(":")[0], group="")
+            ann = dict(((svc or {}).get("metadata") or {}).get("annotations") or {})
+            ref = ann.get("cloud.google.com/backend-config") or ann.get("beta.cloud.google.com/backend-config") or ""
+            names = [n for n in (x.strip(' "{}') for x in ref.replace(":", ",").split(",")) if n and
+                     ctx.inv.get("BackendConfig", ns, n, group="cloud.google.com") is not None]
+            bcs = [ctx.inv.get("BackendConfig", ns, n, group="cloud.google.com") for n in names]
+            configs.append(any((((bc or {}).get("spec") or {}).get("iap") or {}).get("enabled") is True for bc in bcs))
+        if configs and all(configs):
+            return [_Layer("Identity-Aware Proxy", source="BackendConfig spec.iap.enabled on every backend")]
+        s.auth_gaps.append("no BackendConfig enables Identity-Aware Proxy (spec.iap.enabled) on the host's backends")
+        return []
+    s.auth_gaps.append("Application Gateway does not authenticate users; nothing in front of the host does")
+    return []
 
 
 def _nginx_controller(ctx: _Context, h: IngressHost) -> Controller | None:
