@@ -235,6 +235,6 @@ def test_pack_carries_the_new_catalogue_fields(demo_pack: Path) -> None:
     assert "future-dated" not in text
     # The method chapter names the versions followed and every provision whose paraphrase is unverified.
     method = text[text.index("Requirement catalogues and unverified texts"):]
-    assert "consolidated to HSLF-FS 2020:56" in method and "SFS 2025:1506" in method
+    assert "consolidated to HSLF-FS 2020:56" in method and "Cybersäkerhetslagen 2025:1506" in method
     assert all(p in method for p in ("3 kap. 10 §", "4 kap. 9 a §", "4 kap. 2\u20133 §§"))
     assert "3 kap. 15 § p. 1" not in method[:method.index("Limitations")]  # verified: not listed
