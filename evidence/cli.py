@@ -83,6 +83,7 @@ DIR/fleet/<timestamp>/ and exits with the worst of its clusters' codes (4, then 
                    help="directory or .tar.gz of YAML/JSON objects (kubectl get -A -o yaml, auditpack snapshot); "
                         "without it, the live cluster is read")
     _cluster_args(c)
+    _live_args(c)
     c.add_argument("--out", type=Path, metavar="DIR",
                    help="new pack directory; refused if it exists and is not empty (or use --out-root)")
     c.add_argument("--scope", type=Path, metavar="FILE", help="scope.yaml: CDE namespaces, sites, waivers")
@@ -117,6 +118,7 @@ examples:
     s.add_argument("--out", type=Path, required=True, metavar="DIR", help="new directory for the snapshot")
     s.add_argument("--cluster-name", metavar="NAME", help="name recorded for the cluster (default: the context)")
     _cluster_args(s)
+    _live_args(s)
 
     g = sub.add_parser("segmentation", help="print workload-level connectivity computed from NetworkPolicies",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""\
@@ -139,6 +141,12 @@ examples:
     rb.add_argument("--format", choices=["yaml", "json"], default="yaml")
     rb.add_argument("--no-secrets", action="store_true",
                     help="omit Secrets (list secrets reads every Secret); certificate controls become inconclusive")
+    rb.add_argument("--tls-secrets-from-cluster", action="store_true",
+                    help="read the cluster's Ingresses, Gateways and Certificates and add namespaced Roles with get "
+                         "on exactly the TLS Secrets they reference (collect with --secrets by-name)")
+    rb.add_argument("--service-account", default="auditpack:auditpack", metavar="NS:NAME",
+                    help="with --tls-secrets-from-cluster: the collector's ServiceAccount the Roles are bound to")
+    _cluster_args(rb)
 
     v = sub.add_parser("verify", help="check a pack's files against its manifest, and its signature",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""\
@@ -226,6 +234,35 @@ def _cluster_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kubeconfig", type=Path, metavar="FILE",
                    help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster config)")
     p.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current context)")
+
+
+def _live_args(p: argparse.ArgumentParser) -> None:
+    """collect and snapshot from a live cluster: deadlines and Secret access (sources/live.py)."""
+    from evidence.sources.limits import DEFAULT_RUN_TIMEOUT_S, REQUEST_TIMEOUT_S
+
+    p.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                   help=f"deadline for reading the cluster (default {DEFAULT_RUN_TIMEOUT_S:g}, an hour inside the "
+                        "CronJob's activeDeadlineSeconds); what is not read by then is inconclusive, the pack is "
+                        "written and the exit code is 3")
+    p.add_argument("--request-timeout", type=_seconds, metavar="SECONDS",
+                   help=f"wait at most this long for each API response (default {REQUEST_TIMEOUT_S:g})")
+    p.add_argument("--secrets", choices=["list", "by-name", "none"], default="list",
+                   help="list: list TLS Secrets (field selector type=kubernetes.io/tls); by-name: get only the "
+                        "Secrets Ingresses, Gateways and Certificates reference, never list (the Roles of "
+                        "`auditpack rbac --tls-secrets-from-cluster`); none: no Secret access (default: list)")
+    p.add_argument("--no-secrets", dest="secrets", action="store_const", const="none",
+                   help="same as --secrets none: certificates come from cert-manager Certificate status and "
+                        "--probe-tls; the certificate controls that need a Secret are inconclusive")
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r}: give a positive number of seconds")
+    return seconds
 
 
 def _retention_args(c: argparse.ArgumentParser) -> None:
@@ -316,7 +353,17 @@ def _progress() -> Callable[[dict[str, Any]], None]:
 
         def show(event: dict[str, Any]) -> None:
             if event["event"] == "start":
-                status.update(f"listing {event['resource']}")
+                status.update(f"collecting: listing {event['resource']}")
+            elif event["event"] == "stage":
+                stage = str(event["stage"])
+                if stage == "rendered PDF":
+                    console.print(f"  [green]rendered[/]   report.pdf, {event.get('pages', '?')} pages")
+                    status.update("rendered PDF")
+                else:
+                    status.update(f"{stage}...")
+            elif event["event"] == "note":
+                console.print(f"  [{'yellow' if event.get('level') == 'warning' else 'dim'}]note[/]       "
+                              f"{event['message']}")
             elif event["event"] == "list":
                 st = event["status"]
                 if st != "not_served":
@@ -370,10 +417,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             return _fleet(args)
         return _with_json_error(args, _collect)
     if args.command == "rbac":
-        from evidence.clusterrole import render as render_role
-
-        sys.stdout.write(render_role(args.name, args.format, secrets=not args.no_secrets))
-        return EXIT_OK
+        return _rbac(args)
     if args.command == "snapshot":
         return _snapshot(args)
     if args.command == "segmentation":
@@ -478,7 +522,8 @@ def _collect(args: argparse.Namespace) -> int:
                           fail_on=args.fail_on, cluster_name=args.cluster_name, progress=progress,
                           sign_key=args.sign_key, sign_cert=args.sign_cert,
                           previous=None if previous_auto else args.previous, probe=_probe_options(args),
-                          attestations=args.attestations)
+                          attestations=args.attestations, timeout=args.timeout,
+                          request_timeout=args.request_timeout, secrets=args.secrets)
         if args.out_root is not None:
             from evidence.retention import collect_to_root
 
@@ -512,13 +557,55 @@ def _collect(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
+def _rbac(args: argparse.Namespace) -> int:
+    """The ClusterRole; with --tls-secrets-from-cluster also the per-namespace Roles for the referenced Secrets."""
+    from evidence.clusterrole import render as render_role
+
+    if not args.tls_secrets_from_cluster:
+        if args.kubeconfig is not None or args.context is not None:
+            raise InputError("rbac reads the cluster only with --tls-secrets-from-cluster",
+                             "add --tls-secrets-from-cluster, or drop --kubeconfig/--context")
+        sys.stdout.write(render_role(args.name, args.format, secrets=not args.no_secrets))
+        return EXIT_OK
+    if args.no_secrets:
+        raise InputError("--no-secrets and --tls-secrets-from-cluster exclude each other",
+                         "--no-secrets grants no Secret at all; --tls-secrets-from-cluster grants get on named ones")
+    sa_ns, _, sa_name = str(args.service_account).partition(":")
+    if not sa_ns or not sa_name:
+        raise InputError(f"--service-account {args.service_account!r} is not NAMESPACE:NAME",
+                         "for example --service-account auditpack:auditpack")
+    from evidence.clusterrole import render_by_name, tls_secret_refs
+    from evidence.kinds import RESOURCE_TYPES
+    from evidence.sources import live
+
+    refs_types = [t for t in RESOURCE_TYPES if (t.kind, t.group) in
+                  (("Namespace", ""), ("Ingress", "networking.k8s.io"), ("Gateway", "gateway.networking.k8s.io"),
+                   ("Certificate", "cert-manager.io"))]
+    inv = live.LiveSource(live.connect(args.kubeconfig, args.context)).load(types=refs_types)
+    problems = [e for e in inv.log if e.status in ("forbidden", "error")]
+    if problems:
+        # Roles made from a partial read would silently leave Secrets out: refuse instead.
+        from evidence.errors import CollectionError
+
+        raise CollectionError("cannot read every Ingress, Gateway and Certificate: "
+                                   + "; ".join(str(e.message) for e in problems),
+                                   "run `auditpack rbac --tls-secrets-from-cluster` with list access to them "
+                                   "(e.g. as a cluster administrator)")
+    refs = tls_secret_refs(inv)
+    sys.stdout.write(render_by_name(refs, (sa_ns, sa_name), args.name, args.format))
+    namespaces = len({ns for ns, _ in refs})
+    _err(f"{len(refs)} TLS Secrets referenced in {namespaces} namespaces: one Role and RoleBinding per namespace")
+    return EXIT_OK
+
 def _snapshot(args: argparse.Namespace) -> int:
     from evidence.pipeline import RunOptions, take_snapshot
 
     progress = _progress()
     try:
         inv, files = take_snapshot(RunOptions(out=args.out, snapshot=None, kubeconfig=args.kubeconfig,
-                                              context=args.context, cluster_name=args.cluster_name, progress=progress))
+                                              context=args.context, cluster_name=args.cluster_name, progress=progress,
+                                              timeout=args.timeout, request_timeout=args.request_timeout,
+                                              secrets=args.secrets))
     finally:
         getattr(progress, "stop", lambda: None)()
     problems = [e for e in inv.log if e.status in ("forbidden", "error")]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from evidence.inventory import Inventory
 from evidence.kinds import RESOURCE_TYPES
 
 DEFAULT_NAME = "auditpack"
@@ -40,6 +41,13 @@ HEADER = """\
 NO_SECRETS_NOTE = """\
 #
 # Generated with --no-secrets: Secrets are not granted, so the certificate controls are inconclusive.
+"""
+BY_NAME_NOTE = """\
+#
+# Generated with --tls-secrets-from-cluster: this ClusterRole grants no Secrets. The Roles below grant `get` on
+# exactly the {count} TLS Secrets that the cluster's Ingresses, Gateways and Certificates referenced when this
+# was generated; collect with `--secrets by-name`, which gets those Secrets by name and lists none. Regenerate
+# after adding an Ingress, Gateway or Certificate (a new Secret is otherwise reported as denied).
 """
 
 
@@ -100,6 +108,85 @@ def to_yaml(role: dict[str, Any], secrets: bool = True) -> str:
             if "resourceNames" in rule:
                 out.append(f"    resourceNames: {_flow(rule['resourceNames'])}")
         out.append(f"    verbs: {_flow(rule['verbs'])}")
+    return "\n".join(out) + "\n"
+
+
+def tls_secret_refs(inv: Inventory) -> set[tuple[str, str]]:
+    """(namespace, name) of every Secret that serves or stores a certificate: Ingress spec.tls[].secretName,
+    Gateway API listener tls.certificateRefs (kind Secret in the core group, the Gateway's namespace unless
+    given) and cert-manager Certificate spec.secretName. Used by `auditpack rbac --tls-secrets-from-cluster` and
+    by the live source's by-name Secret reads, so the two always agree."""
+    refs: set[tuple[str, str]] = set()
+    for ing in inv.objects("Ingress", "networking.k8s.io"):
+        ns = str((ing.get("metadata") or {}).get("namespace") or "default")
+        for tls in (ing.get("spec") or {}).get("tls") or []:
+            if isinstance(tls, dict) and tls.get("secretName"):
+                refs.add((ns, str(tls["secretName"])))
+    for gw in inv.objects("Gateway", "gateway.networking.k8s.io"):
+        ns = str((gw.get("metadata") or {}).get("namespace") or "default")
+        for listener in (gw.get("spec") or {}).get("listeners") or []:
+            for ref in ((listener or {}).get("tls") or {}).get("certificateRefs") or []:
+                if isinstance(ref, dict) and ref.get("name") and ref.get("group", "") in ("", "core") \
+                        and ref.get("kind", "Secret") == "Secret":
+                    refs.add((str(ref.get("namespace") or ns), str(ref["name"])))
+    for cert in inv.objects("Certificate", "cert-manager.io"):
+        ns = str((cert.get("metadata") or {}).get("namespace") or "default")
+        if (cert.get("spec") or {}).get("secretName"):
+            refs.add((ns, str(cert["spec"]["secretName"])))
+    return refs
+
+
+def tls_secret_roles(refs: set[tuple[str, str]], service_account: tuple[str, str],
+                     name: str = DEFAULT_NAME) -> list[dict[str, Any]]:
+    """Per namespace, a Role with `get` on exactly the referenced Secrets and a RoleBinding to the collector."""
+    by_ns: dict[str, list[str]] = {}
+    for ns, secret in sorted(refs):
+        by_ns.setdefault(ns, []).append(secret)
+    labels = {"app.kubernetes.io/name": "auditpack", "app.kubernetes.io/component": "collector"}
+    sa_ns, sa_name = service_account
+    out: list[dict[str, Any]] = []
+    for ns, names in by_ns.items():
+        meta = {"name": f"{name}-tls-secrets", "namespace": ns, "labels": labels}
+        out.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta,
+                    "rules": [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": names,
+                               "verbs": ["get"]}]})
+        out.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta,
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": meta["name"]},
+                    "subjects": [{"kind": "ServiceAccount", "name": sa_name, "namespace": sa_ns}]})
+    return out
+
+
+def render_by_name(refs: set[tuple[str, str]], service_account: tuple[str, str], name: str = DEFAULT_NAME,
+                   fmt: str = "yaml") -> str:
+    """The ClusterRole without Secrets plus the per-namespace Roles: `auditpack rbac --tls-secrets-from-cluster`."""
+    role = cluster_role(name, secrets=False)
+    docs = [role, *tls_secret_roles(refs, service_account, name)]
+    if fmt == "json":
+        return json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}, indent=2) + "\n"
+    head = to_yaml(role, secrets=False).replace(NO_SECRETS_NOTE, BY_NAME_NOTE.format(count=len(refs)))
+    parts = [head]
+    for doc in docs[1:]:
+        parts.append(_plain_yaml(doc))
+    return "---\n".join(parts)
+
+
+def _plain_yaml(doc: Any, indent: int = 0) -> str:
+    """Block YAML of plain data (dicts, lists of dicts, lists of strings as flow sequences), keys in order."""
+    pad = " " * indent
+    out: list[str] = []
+    for k, v in doc.items():
+        if isinstance(v, dict):
+            out.append(f"{pad}{k}:")
+            out.append(_plain_yaml(v, indent + 2).rstrip("\n"))
+        elif isinstance(v, list) and v and isinstance(v[0], dict):
+            out.append(f"{pad}{k}:")
+            for item in v:
+                body = _plain_yaml(item, indent + 4).rstrip("\n")
+                out.append(f"{pad}  - " + body[indent + 4:])
+        elif isinstance(v, list):
+            out.append(f"{pad}{k}: {_flow([str(i) for i in v])}")
+        else:
+            out.append(f"{pad}{k}: {json.dumps(v)}")
     return "\n".join(out) + "\n"
 
 

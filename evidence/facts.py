@@ -699,6 +699,11 @@ class RBACSubject(Subject):
     bind: list[str] = Field(default_factory=list, description="bind on roles/clusterroles")
     impersonate: list[str] = Field(default_factory=list, description="impersonate users, groups or ServiceAccounts")
     workloads: list[str] = Field(default_factory=list, description="ServiceAccounts: workloads that run as it")
+    collector: bool = Field(default=False, description="the identity this pack was collected as (live runs)")
+    collector_secret_read: list[str] = Field(
+        default_factory=list, description="the collector's own CDE Secret access through roles no broader than "
+        "`auditpack rbac` generates (list TLS Secrets, or get named ones): explained here, not in cde_secret_read; "
+        "a broader role stays in cde_secret_read")
 
 
 class WorkloadIdentity(Subject):

@@ -38,6 +38,9 @@ class RunOptions:
     previous: Path | None = None  # an earlier pack of the same cluster: adds changes.json ("Changes since")
     probe: ProbeOptions | None = None  # --probe-tls: the opt-in live TLS probe
     attestations: Path | None = None  # --attestations FILE: statements for what no cluster can show
+    timeout: float | None = None  # live: the collection deadline in seconds (--timeout); None: the default
+    request_timeout: float | None = None  # live: seconds to wait for each response (--request-timeout)
+    secrets: str = "list"  # live: list | by-name | none (--secrets, --no-secrets)
 
 
 @dataclass
@@ -90,7 +93,9 @@ def collect(opts: RunOptions) -> RunSummary:
 
         probe_record = tls_probe.run(inv, scope, opts.probe)
         tls_probe.record(inv, probe_record)
+    _stage(opts, "deriving facts")
     facts = collect_all(inv, scope, as_of)
+    _stage(opts, "evaluating", controls=len(catalogue.controls))
     results = evaluate(catalogue, facts, scope, inv.log)
     if attestations:
         results = attest.apply(results, attestations, as_of.date())
@@ -133,11 +138,17 @@ def collect(opts: RunOptions) -> RunSummary:
         # Who signs (algorithm, key fingerprint, certificate SHA-256): recorded in the manifest, outside the evidence
         # section and its digest; the report can print it (hook for render/pdf.py: pass signer_info along).
         signer_info = signing.signer_info(signer) if signer else None
+        _stage(opts, "rendering PDF")
         w.render("report.pdf", lambda root, out: pdf.render(root, evidence, digest, out))
+        _stage(opts, "rendered PDF", pages=_pdf_pages(w.tmp / "report.pdf"))
         if signer is not None:
+            _stage(opts, "signing PDF")
             signing.sign_pdf(w.tmp / "report.pdf", signer, f"auditpack evidence pack, evidence digest {digest}")
+        _stage(opts, "writing workbook")
         w.render("control-matrix.xlsx", lambda root, out: xlsx.render(root, evidence, digest, out))
+        _stage(opts, "writing OSCAL")
         w.render("oscal/assessment-results.json", lambda root, out: oscal.render(root, evidence, digest, out))
+        _stage(opts, "signing manifest" if signer else "writing manifest")
         w.finish(identity, (lambda body: signing.sign_manifest(body, signer)) if signer else None,
                  signer_info=signer_info)
     incomplete = bool(results.collection_problems)
@@ -152,7 +163,40 @@ def load_inventory(opts: RunOptions, cluster_name: str | None) -> Inventory:
     from evidence.sources import live  # the only import of the kubernetes client
 
     conn = live.connect(opts.kubeconfig, opts.context)
-    return live.LiveSource(conn, live.Progress(opts.progress)).load(cluster_name)
+    _stage(opts, "collecting", server=conn.server)
+    scope = scope_mod.load(opts.scope)
+
+    def in_scope(inv: Inventory) -> list[str]:
+        """Namespaces tried one by one when a cluster-wide list is denied: those in scope (cde, connected)."""
+        from evidence.collectors.scoping import Scopes
+
+        scopes = Scopes(inv, scope)
+        return [str(n["metadata"]["name"]) for n in inv.objects("Namespace", "")
+                if scopes.of(str(n["metadata"]["name"])).in_scope]
+
+    source = live.LiveSource(conn, live.Progress(opts.progress),
+                             timeout=live.DEFAULT_RUN_TIMEOUT_S if opts.timeout is None else opts.timeout,
+                             request_timeout=opts.request_timeout or live.REQUEST_TIMEOUT_S,
+                             secrets=opts.secrets,  # type: ignore[arg-type]  # checked by argparse choices
+                             in_scope=in_scope)
+    return source.load(cluster_name)
+
+
+def _stage(opts: RunOptions, stage: str, **detail: Any) -> None:
+    """A progress event between the stages of a run, so a terminal shows what is happening after collection."""
+    if opts.progress is not None:
+        opts.progress({"event": "stage", "stage": stage, **{k: v for k, v in detail.items() if v is not None}})
+
+
+def _pdf_pages(path: Path) -> int | None:
+    """The page count of the rendered report (for the progress line), read with pyhanko's PDF reader."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    try:
+        with path.open("rb") as f:
+            return int(PdfFileReader(f, strict=False).root["/Pages"]["/Count"])
+    except Exception:  # only a progress detail: never fail the run over it
+        return None
 
 
 def take_snapshot(opts: RunOptions) -> tuple[Inventory, int]:
@@ -170,6 +214,9 @@ def collection_record(inv: Inventory) -> dict[str, Any]:
         "log": [e.model_dump(mode="json") for e in inv.log],
         "duplicates": [d.model_dump(mode="json") for d in inv.duplicates],
         "redactions": inv.redactions,
+        # Live: API groups whose discovery failed (an aggregated API answering 503), with the reason; their
+        # types are in the log as not read.
+        "unavailable": inv.unavailable,
         "objects": len(inv),
     }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
+from evidence.clusterrole import NON_RESOURCE_URLS, cluster_role
 from evidence.collectors.scoping import Scopes, why
 from evidence.collectors.toplevel import Workload, workloads
 from evidence.facts import GrantFacts, RBACSubject, WorkloadIdentity
@@ -19,6 +20,7 @@ from evidence.rbac.engine import (
     RBAC_GROUP,
     UNAUTHENTICATED,
     Grant,
+    Rule,
     SubjectRef,
     rbac_for,
 )
@@ -29,9 +31,11 @@ READ_VERBS = ("get", "list", "watch")
 # AuthorizePodWebsocketUpgradeCreatePermission check let `get` on pods/exec exec too.
 EXEC_VERBS = ("create", "get")
 PERMISSION_FIELDS = ("grants", "non_default_grants", "cluster_admin", "cluster_admin_via", "full_access_namespaces",
-                     "cde_secret_read", "cde_exec", "escalate", "bind", "impersonate")
+                     "cde_secret_read", "cde_exec", "escalate", "bind", "impersonate", "collector_secret_read")
 ALWAYS_REPORTED = (SubjectRef("Group", AUTHENTICATED), SubjectRef("Group", UNAUTHENTICATED),
                    SubjectRef("User", ANONYMOUS))
+# What `auditpack rbac` generates: the collector's grants within these are its own, explained access.
+GENERATED_RULES = tuple(Rule.of(r) for r in cluster_role()["rules"])
 
 
 def _problems(inv: Inventory) -> list[str]:
@@ -53,9 +57,10 @@ def collect_subjects(inv: Inventory, scope: Scope, as_of: datetime) -> list[RBAC
         by_sa[SubjectRef("ServiceAccount", _sa_name(w), w.namespace)].append(w.label)
     cde = scopes.cde()
     cde_problems = {ns: p for ns in cde if (p := why(inv, "RoleBinding", RBAC_GROUP, "rolebindings", ns))}
+    collector = collector_ref(inv)
     out: list[RBACSubject] = []
-    for s in sorted(set(engine.subjects()) | set(ALWAYS_REPORTED)):
-        subject = _subject(engine, s, cde, objects)
+    for s in sorted(set(engine.subjects()) | set(ALWAYS_REPORTED) | ({collector} if collector else set())):
+        subject = _subject(engine, s, cde, objects, is_collector=s == collector)
         subject.workloads = sorted(by_sa.get(s, []))
         for p in problems:
             for f in PERMISSION_FIELDS:
@@ -102,7 +107,41 @@ def _where(g: Grant) -> str:
     return f"{g.scope} via {g.binding} ({g.role})"
 
 
-def _subject(engine: RBAC, s: SubjectRef, cde: list[str], objects: dict[str, Obj]) -> RBACSubject:
+def collector_ref(inv: Inventory) -> SubjectRef | None:
+    """The identity the pack was collected as (live runs record it), as RBAC bindings name it."""
+    who = inv.source.cluster.collector
+    if who is None:
+        return None
+    parts = who.username.split(":")
+    if len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
+        return SubjectRef("ServiceAccount", parts[3], parts[2])
+    return SubjectRef("User", who.username)
+
+
+def within_generated(g: Grant) -> bool:
+    """Every rule of the grant's role is one `auditpack rbac` generates: list on catalogued types, get on the
+    kube-system namespace, get on discovery URLs, or get on named Secrets (--tls-secrets-from-cluster)."""
+    return all(_rule_within(r) for r in g.rules)
+
+
+def _rule_within(r: Rule) -> bool:
+    if r.non_resource_urls and not r.resources:
+        return set(r.verbs) <= {"get"} and set(r.non_resource_urls) <= set(NON_RESOURCE_URLS)
+    if set(r.verbs) == {"get"} and r.api_groups == ("",) and r.resources == ("secrets",) and r.resource_names:
+        return True  # the per-namespace Roles of `auditpack rbac --tls-secrets-from-cluster`
+    for verb in r.verbs:
+        for group in r.api_groups:
+            for res in r.resources:
+                if "*" in (verb, group, res) or not any(
+                        gen.allows(verb, group, res) and (not gen.resource_names or (
+                            r.resource_names and set(r.resource_names) <= set(gen.resource_names)))
+                        for gen in GENERATED_RULES):
+                    return False
+    return bool(r.verbs and r.api_groups and r.resources)
+
+
+def _subject(engine: RBAC, s: SubjectRef, cde: list[str], objects: dict[str, Obj],
+             is_collector: bool = False) -> RBACSubject:
     direct = engine.direct(s)
     eff = engine.effective(s)
     grants = [GrantFacts(binding=g.binding, role=g.role, scope=g.scope,
@@ -122,11 +161,21 @@ def _subject(engine: RBAC, s: SubjectRef, cde: list[str], objects: dict[str, Obj
         non_default_grants=[f"{g.binding} -> {g.role} ({g.scope})" for g in direct if not g.bootstrap],
         cluster_admin=bool(admin), cluster_admin_via=sorted({_where(g) for g in admin}),
         full_access_namespaces=sorted({str(g.namespace) for g in eff if g.namespace is not None and g.full_access}),
-        cde_namespaces=cde)
+        cde_namespaces=cde, collector=is_collector)
     for ns in cde:
         for g in granting(READ_VERBS, "", ("secrets",), ns):
             verbs = sorted({v for r in g.rules for v in READ_VERBS if r.allows(v, "", "secrets")})
-            subject.cde_secret_read.append(f"{ns}: {', '.join(verbs)} secrets, {_where(g)}")
+            text = f"{ns}: {', '.join(verbs)} secrets, {_where(g)}"
+            if is_collector and within_generated(g):
+                # The collector reading TLS certificates through the role auditpack generates: its own, explained
+                # access, not a finding against it (the role is in deploy/ and in the pack's evidence).
+                subject.collector_secret_read.append(f"{text}: auditpack's collector, the role `auditpack rbac` "
+                                                     "generates")
+            elif is_collector:
+                subject.cde_secret_read.append(f"{text} (auditpack's collector, through a role broader than "
+                                               "`auditpack rbac` generates)")
+            else:
+                subject.cde_secret_read.append(text)
         for g in granting(EXEC_VERBS, "", ("pods/exec",), ns):
             subject.cde_exec.append(f"{ns}: {_where(g)}")
     for verb, field in (("escalate", "escalate"), ("bind", "bind")):

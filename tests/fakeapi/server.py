@@ -52,6 +52,7 @@ SUFFIXES = (".yaml", ".yml", ".json")
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _JSON_OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
 HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
+SELF_SUBJECT_REVIEW = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
 
 EXPIRED_CONTINUE = (
     "The provided continue parameter is too old to display a consistent list result. You can start a new list "
@@ -275,6 +276,19 @@ class _Resource:
         return self.prefix + item.body[1:]
 
 
+def _encode(obj: Any) -> bytes:
+    """orjson stops at 255 levels; the real API server serves custom resources nested far deeper (its JSON
+    limit is 10,000 levels), so deeper bodies fall back to the standard encoder."""
+    try:
+        return orjson.dumps(obj, option=_JSON_OPTS, default=_json_default)
+    except orjson.JSONEncodeError as exc:
+        if "recursion" not in str(exc).lower():
+            raise
+        import json
+
+        return json.dumps(obj, default=_json_default, separators=(",", ":")).encode()
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()
@@ -337,7 +351,7 @@ def _matcher(target: str | Callable[[Request], bool]) -> Callable[[Request], boo
 @dataclass
 class Fault:
     """One programmed fault. `seen` counts matching requests, `fired` how many got the fault."""
-    action: Literal["status", "delay", "expire"]
+    action: Literal["status", "delay", "expire", "hang", "die"]
     target: Any
     match: Callable[[Request], bool]
     times: int | None = 1  # None: every matching request after `skip`
@@ -392,6 +406,17 @@ class FaultPlan:
         """Sleep `seconds` before answering (slow responses)."""
         return self._add(Fault("delay", target, _matcher(target), times, skip, seconds=seconds))
 
+    def hang(self, target: str | Callable[[Request], bool] = "*", times: int | None = 1, *, skip: int = 0,
+             seconds: float = 3600.0) -> Fault:
+        """Accept the request and never answer (until `seconds` pass or the server stops), then drop the
+        connection: a hung connection, as behind a stalled load balancer."""
+        return self._add(Fault("hang", target, _matcher(target), times, skip, seconds=seconds))
+
+    def die(self, target: str | Callable[[Request], bool] = "*", *, skip: int = 0) -> Fault:
+        """The server dies at the matching request: that request is dropped unanswered and the server stops
+        listening, so later connections are refused (a control plane that goes away mid-run)."""
+        return self._add(Fault("die", target, _matcher(target), 1, skip))
+
     def expire_continue(self, target: str | Callable[[Request], bool] = "*", nth: int = 1, *, times: int | None = 1,
                         with_token: bool = True) -> Fault:
         """410 Expired for the `nth` list request carrying a continue token (counting only those), once.
@@ -428,21 +453,29 @@ class FaultPlan:
 Authorize = Callable[..., bool]  # (user, verb, group, plural, namespace or None) -> bool
 
 
-AllowRule = tuple[frozenset[str], frozenset[str], frozenset[str], "str | None"]
+AllowRule = tuple[frozenset[str], frozenset[str], frozenset[str], "str | None", "frozenset[str] | None"]
 
 
-def _normalise_allow(rules: Any) -> list[AllowRule]:
-    """Allow rules: (group, plural, verb[, namespace]) tuples, RBAC rule dicts, or a (Cluster)Role dict."""
+def _normalise_allow(rules: Any, namespace: str | None = None) -> list[AllowRule]:
+    """Allow rules: (group, plural, verb[, namespace]) tuples, RBAC rule dicts, a ClusterRole or Role dict
+    (a Role's rules hold in its namespace only), or a list mixing them. RBAC resourceNames are honoured."""
     if isinstance(rules, Mapping):
+        if rules.get("kind") == "Role":
+            namespace = (rules.get("metadata") or {}).get("namespace")
         rules = rules.get("rules") or []
     out: list[AllowRule] = []
     for rule in rules:
-        if isinstance(rule, Mapping):
+        if isinstance(rule, Mapping) and "rules" in rule:
+            out.extend(_normalise_allow(rule))
+        elif isinstance(rule, Mapping):
+            if rule.get("nonResourceURLs") and not rule.get("resources"):
+                continue  # discovery paths are always served here
+            names = frozenset(rule["resourceNames"]) if rule.get("resourceNames") else None
             out.append((frozenset(rule.get("apiGroups") or []), frozenset(rule.get("resources") or []),
-                        frozenset(rule.get("verbs") or []), None))
+                        frozenset(rule.get("verbs") or []), namespace, names))
         else:
             group, plural, verb, *rest = rule
-            out.append((frozenset([group]), frozenset([plural]), frozenset([verb]), rest[0] if rest else None))
+            out.append((frozenset([group]), frozenset([plural]), frozenset([verb]), rest[0] if rest else None, None))
     return out
 
 
@@ -507,6 +540,10 @@ def _make_tls(tmp: Path) -> tuple[ssl.SSLContext, bytes]:
 
 
 # ------------------------------------------------------------------------------------------------- HTTP plumbing
+
+class _Hangup(Exception):
+    """The request is dropped without an answer (hang and die faults)."""
+
 
 class _HTTPError(Exception):
     def __init__(self, code: int, body: bytes, headers: Sequence[tuple[str, str]] = ()) -> None:
@@ -649,6 +686,8 @@ class FakeAPIServer:
     extra_types: served-but-empty types (catalogue labels, ResourceTypes, ServedTypes or
     (group, version, kind[, plural[, namespaced]])). unserved_groups: groups ("cert-manager.io") or
     group/versions dropped from discovery and serving. version: gitVersion ("v1.30.2") or a full version dict.
+    self_subject_review: answer POST /apis/authentication.k8s.io/v1/selfsubjectreviews with the caller's user
+    (False: as a server before 1.27 does not).
     item_type_meta: "real" (list items of built-in groups omit kind/apiVersion, custom resources keep them, as
     kube-apiserver does), "omit" (always omit) or "keep".
     """
@@ -664,6 +703,7 @@ class FakeAPIServer:
                  version: str | Mapping[str, str] | None = None,
                  item_type_meta: Literal["real", "omit", "keep"] = "real",
                  port: int = 0,
+                 self_subject_review: bool = True,
                  verbose: bool = False) -> None:
         if item_type_meta not in ("real", "omit", "keep"):
             raise ValueError("item_type_meta must be real, omit or keep")
@@ -673,6 +713,8 @@ class FakeAPIServer:
         self._authorize = authorize
         self.faults = faults if faults is not None else FaultPlan()
         self.verbose = verbose
+        self.self_subject_review = self_subject_review  # False: a server before 1.27 (the POST is 404)
+        self._stopping = threading.Event()  # set by stop(): releases hung requests
         self._port = port
         self._log: list[Request] = []
         self._log_lock = threading.Lock()
@@ -754,7 +796,7 @@ class FakeAPIServer:
                                 **{k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}}
                 else:
                     body_obj = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
-                items.append(_Item(key, obj, orjson.dumps(body_obj, option=_JSON_OPTS, default=_json_default)))
+                items.append(_Item(key, obj, _encode(body_obj)))
             self._resources[(group, version, t.plural)] = _Resource(t, items, keep)
         for type_key, t in types.items():
             if type_key not in self._resources and not unserved_gv(t.group, t.version):
@@ -817,6 +859,7 @@ class FakeAPIServer:
     def start(self) -> FakeAPIServer:
         if self._httpd is not None:
             return self
+        self._stopping.clear()
         with tempfile.TemporaryDirectory(prefix="fakeapi-") as tmp:  # deleted once the keys are loaded
             ctx, self.ca_pem = _make_tls(Path(tmp))
         self._httpd = _TLSServer(self._port, self, ctx)
@@ -831,6 +874,7 @@ class FakeAPIServer:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
@@ -909,6 +953,11 @@ class FakeAPIServer:
         headers: list[tuple[str, str]] = []
         try:
             code, body, content_type = self._dispatch(h, state)
+        except _Hangup:  # drop the connection without an answer
+            h.close_connection = True
+            with self._log_lock:
+                self._log.append(replace(state[-1], status=0, duration=time.perf_counter() - started))
+            return
         except _HTTPError as err:
             code, body, headers = err.code, err.body, err.headers
         except Exception as exc:  # a bug in the fake: answer 500 and say so on stderr
@@ -936,6 +985,12 @@ class FakeAPIServer:
             target = err
         for f in self.faults._take(req, "delay"):
             time.sleep(f.seconds)
+        for f in self.faults._take(req, "hang"):
+            self._stopping.wait(f.seconds)
+            raise _Hangup()
+        if self.faults._take(req, "die"):
+            threading.Thread(target=self.stop, name="fakeapi-die", daemon=True).start()
+            raise _Hangup()
         for f in self.faults._take(req, "status"):
             headers = [("Retry-After", str(f.retry_after))] if f.retry_after is not None else []
             if f.status == 429:
@@ -945,6 +1000,8 @@ class FakeAPIServer:
             reason = _REASONS.get(f.status, "InternalError")
             message = f"Internal error occurred: {f.message}" if f.status == 500 else f.message
             raise _error(f.status, reason, message, {"causes": [{"message": f.message}]}, headers=headers)
+        if req.method == "POST" and req.path == SELF_SUBJECT_REVIEW and self.self_subject_review:
+            return 201, self._review(user), "application/json"
         if isinstance(target, _HTTPError):
             raise target
         if req.method != "GET" and req.method != "HEAD":
@@ -960,6 +1017,18 @@ class FakeAPIServer:
         if req.verb == "watch":
             return 200, self._watch(target, req), "application/json"
         return 200, self._list(target, req), "application/json"
+
+    @staticmethod
+    def _review(user: str) -> bytes:
+        """SelfSubjectReview (authentication.k8s.io/v1, GA in 1.28): the user as the authenticator saw it, with the
+        groups kube-apiserver adds (a ServiceAccount's system:serviceaccounts[:<ns>], system:authenticated)."""
+        groups = ["system:authenticated"]
+        parts = user.split(":")
+        if len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
+            groups = ["system:serviceaccounts", f"system:serviceaccounts:{parts[2]}", "system:authenticated"]
+        info = {"username": user, "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, user)), "groups": groups}
+        return orjson.dumps({"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
+                             "metadata": {"creationTimestamp": None}, "status": {"userInfo": info}})
 
     @staticmethod
     def _bearer(header: str | None) -> str | None:
@@ -1014,7 +1083,8 @@ class FakeAPIServer:
         if allow is not None and not any(
                 (group in groups or "*" in groups) and (plural in plurals or "*" in plurals)
                 and (verb in verbs or "*" in verbs) and (rule_ns is None or rule_ns == ns)
-                for groups, plurals, verbs, rule_ns in allow):
+                and (names is None or (req.name is not None and req.name in names))
+                for groups, plurals, verbs, rule_ns, names in allow):
             return False
         return self._authorize is None or bool(self._authorize(user, verb, group, plural, ns))
 
