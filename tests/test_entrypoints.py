@@ -408,3 +408,22 @@ def test_reasons_are_written_for_the_controller_serving_the_entry_point() -> Non
     assert gke_auth.auth_gaps == ["no BackendConfig enables Identity-Aware Proxy (spec.iap.enabled) on the host's "
                                   "backends"]
     assert not any("nginx" in g for a in auth_hosts.values() if a.controller != "ingress-nginx" for g in a.auth_gaps)
+
+
+def test_gke_backendconfig_headers_and_iap_or_unknown_when_not_read() -> None:
+    # GKE BackendConfig (cloud.google.com/v1): customResponseHeaders and iap.enabled, referenced from the Service
+    # by cloud.google.com/backend-config '{"default": "<name>"}' (GKE "Configuring Ingress features").
+    svc = obj("v1", "Service", "web", "shop", annotations={"cloud.google.com/backend-config": '{"default": "web-bc"}'})
+    bc = obj("cloud.google.com/v1", "BackendConfig", "web-bc", "shop", spec={
+        "customResponseHeaders": {"headers": ["Strict-Transport-Security: max-age=31536000; includeSubDomains"]},
+        "iap": {"enabled": True, "oauthclientCredentials": {"secretName": "iap-oauth"}}})
+    ing = gke_ingress({"kubernetes.io/ingress.class": "gce", "ingress.gcp.kubernetes.io/pre-shared-cert": "shop"})
+    s = hosts(ing, svc, bc)["shop/web/shop.example.com:443"]
+    assert s.hsts is True and "BackendConfig shop/web-bc" in s.hsts_source
+    a = {x.id: x for x in auth.collect(inventory(ing, svc, bc), Scope(), NOW) if x.TYPE == "host_auth"}
+    assert a["shop/web/shop.example.com:443"].auth_gaps == []
+    # BackendConfigs not read (a live run without the type, or a snapshot without them): unknown, never a fail.
+    s = hosts(ing, svc)["shop/web/shop.example.com:443"]
+    assert s.hsts is None and "BackendConfig shop/web-bc" in unknown(s)["hsts"]
+    a = {x.id: x for x in auth.collect(inventory(ing, svc), Scope(), NOW) if x.TYPE == "host_auth"}
+    assert "may enable Identity-Aware Proxy" in unknown(a["shop/web/shop.example.com:443"])["authenticated"]

@@ -366,6 +366,11 @@ def _cloud_layers(ctx: _Context, s: HostAuth, h: IngressHost, annotations: dict[
             ref = ann.get("cloud.google.com/backend-config") or ann.get("beta.cloud.google.com/backend-config") or ""
             names = [n for n in (x.strip(' "{}') for x in ref.replace(":", ",").split(",")) if n and
                      ctx.inv.get("BackendConfig", ns, n, group="cloud.google.com") is not None]
+            st = ctx.inv.status("BackendConfig", "cloud.google.com", ns)
+            if ref and not names and st.status != "ok":
+                s.mark_unknown("authenticated", f"Service {ns}/{b.rpartition(':')[0]} names a BackendConfig, which "
+                               f"was not read ({st.status}); it may enable Identity-Aware Proxy")
+                return []
             bcs = [ctx.inv.get("BackendConfig", ns, n, group="cloud.google.com") for n in names]
             configs.append(any((((bc or {}).get("spec") or {}).get("iap") or {}).get("enabled") is True for bc in bcs))
         if configs and all(configs):

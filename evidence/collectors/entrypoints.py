@@ -882,6 +882,7 @@ def _gce(env: Env, ing: Obj, annotations: dict[str, str], cls_name: str | None) 
                                        "allow-http is not \"false\") and no FrontendConfig sets redirectToHttps"
                                        + (f" (FrontendConfig {ns}/{fc_name} not found)" if fc_name and fc is None
                                           else ""))
+        _cloud_hsts(env, s, ns, "the Google load balancer adds no Strict-Transport-Security header")
         # TLS versions and suites.
         if fc_why:
             s.mark_unknown("tls_policy", fc_why)
@@ -896,10 +897,8 @@ def _gce(env: Env, ing: Obj, annotations: dict[str, str], cls_name: str | None) 
                 protocols_source="no FrontendConfig sslPolicy: Google Cloud's default SSL policy (COMPATIBLE "
                                  "profile, minimum TLS 1.0)",
                 ciphers=":".join(GCP_DEFAULT_WEAK), ciphers_source="Google Cloud default SSL policy (COMPATIBLE)",
-                weak_ciphers=list(GCP_DEFAULT_WEAK),
-                hsts=False, hsts_source="the Google load balancer adds no Strict-Transport-Security header",
+                weak_ciphers=list(GCP_DEFAULT_WEAK), hsts=s.hsts, hsts_source=s.hsts_source,
                 https_redirect=bool(s.https_redirect), https_redirect_source=s.https_redirect_source)
-        _cloud_hsts(env, s, ns, "the Google load balancer adds no Strict-Transport-Security header")
         out.append(s)
     return out
 
@@ -950,6 +949,10 @@ def _gce_certificate(env: Env, s: IngressHost, ns: str, host: str, secrets: list
                         f"({', '.join(managed)}) lists {host}")
 
 
+def svc_name(backend: str) -> str:
+    return backend.rpartition(":")[0]
+
+
 def _cloud_hsts(env: Env, s: IngressHost, ns: str, default: str) -> None:
     """HSTS a GKE BackendConfig adds as a custom response header to the host's backend Services."""
     for b in s.backends:
@@ -958,6 +961,11 @@ def _cloud_hsts(env: Env, s: IngressHost, ns: str, default: str) -> None:
         ref = ann.get("cloud.google.com/backend-config") or ann.get("beta.cloud.google.com/backend-config")
         for name in re.findall(r'"([^"]+)"\s*[,}]', ref or ""):
             bc = env.inv.get("BackendConfig", ns, name, group="cloud.google.com")
+            st = env.inv.status("BackendConfig", "cloud.google.com", ns)
+            if bc is None and st.status != "ok":
+                s.mark_unknown("hsts", f"BackendConfig {ns}/{name} (named by Service {svc_name(b)}) was not read "
+                               f"({st.status}); it may add Strict-Transport-Security")
+                return
             headers = (((bc or {}).get("spec") or {}).get("customResponseHeaders") or {}).get("headers") or []
             if any(str(h).lower().startswith("strict-transport-security:") for h in headers):
                 s.hsts, s.hsts_source = True, f"BackendConfig {ns}/{name} customResponseHeaders sets " \
