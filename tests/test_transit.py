@@ -308,6 +308,13 @@ def test_peer_authentication_precedence_unmatched_selector_and_plaintext_path() 
     assert modes["Pod/reviews-1"].strict
     assert book.peer_authentications_unmatched == [
         "PeerAuthentication bookinfo/reviews-strict (selector app=review, mode STRICT) selects no pod"]
+    # Istio ignores selector policies in the root namespace (PeerAuthentication reference, istio/api#3604): the
+    # policy changes nothing, and the root namespace's subject says so.
+    root = spaces(ns("bookinfo"), peer_auth("default", "istio-system", "STRICT"),
+                  peer_auth("ratings-off", "istio-system", "DISABLE", selector={"app": "ratings"}),
+                  meshed_pod("ratings-1", "bookinfo", {"app": "ratings"}, "a1"))
+    assert root["bookinfo"].workloads[0].mtls_mode == "STRICT"
+    assert "where Istio ignores it" in root["istio-system"].peer_authentications_unmatched[0]
     # legacy/batch is outside the mesh and no NetworkPolicy stops it: it reaches ratings and details in plain text.
     assert any(p.startswith("Pod/ratings-1 (PERMISSIVE) accepts plain text from non-mesh workloads legacy/batch-1")
                for p in book.plaintext_paths)
@@ -337,3 +344,20 @@ def test_undeclared_sites_are_inferred_and_the_assumption_is_stated() -> None:
     declared = Scope(namespaces=NamespaceScope(cde=["pay"]), sites=[{"name": "dc1", "node_selector": {}}])
     assert {s.name: s for s in transit.collect(inventory(ds("calico-node"), *zoned, ns("pay")), declared,
                                                NOW)}["pay"].sites_assumption is None
+
+
+def test_linkerd_injection_inferred_from_the_namespace_annotation_and_the_injector() -> None:
+    # Linkerd "Automatic proxy injection": linkerd.io/inject enabled on the namespace (or pod template) makes the
+    # proxy-injector add linkerd-proxy; "disabled" on the pod template opts a workload out.
+    injector = obj("apps/v1", "Deployment", "linkerd-proxy-injector", "linkerd")
+    sts = [obj("apps/v1", "StatefulSet", name, "shop", spec={"selector": {"matchLabels": {"app": name}}, "template": {
+        "metadata": {"labels": {"app": name}, "annotations": annotations},
+        "spec": {"containers": [{"name": name, "image": "example/app:1"}]}}})
+        for name, annotations in (("web", {}), ("cache", {"linkerd.io/inject": "disabled"}))]
+    got = {s.name: s for s in transit.collect(inventory(ds("calico-node"), felix("default", True), node("a1", "r1", WG),
+                                                        injector, ns("shop", annotations={"linkerd.io/inject": "enabled"}),
+                                                        *sts, absent=("Pod",)), SCOPE, NOW)}["shop"]
+    planes = {w.workload: w for w in got.workloads}
+    assert planes["StatefulSet/web"].dataplane == "linkerd"
+    assert "Namespace annotation linkerd.io/inject=enabled" in planes["StatefulSet/web"].enrolment_source
+    assert planes["StatefulSet/cache"].dataplane == "none" and got.mesh_installed

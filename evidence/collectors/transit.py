@@ -349,8 +349,11 @@ def _mode(pa: Obj | None) -> str:
 def _istio_mode(mesh: Mesh, ns: str, labels: dict[str, str]) -> tuple[str, str, list[str], list[Obj]]:
     """Effective PeerAuthentication mode for a workload, its source, port exceptions and the policies used."""
     here = [p for p in mesh.peer_auth if p["metadata"].get("namespace") == ns]
-    # A selector policy applies to the workloads it selects in its own namespace (the root namespace included).
-    workload = [p for p in here if (p.get("spec") or {}).get("selector") and matches(p["spec"]["selector"], labels)]
+    # A selector policy applies to the workloads it selects in its own namespace; in the root namespace Istio ignores
+    # it (PeerAuthentication reference: "policies with workload selectors are ignored when deployed in the root
+    # namespace").
+    workload = [p for p in here if (p.get("spec") or {}).get("selector") and ns != mesh.root
+                and matches(p["spec"]["selector"], labels)]
     wl = _oldest(workload)
     ns_pa = _oldest([p for p in here if not (p.get("spec") or {}).get("selector")])
     mesh_pa = _oldest([p for p in mesh.peer_auth if p["metadata"].get("namespace") == mesh.root
@@ -507,7 +510,12 @@ def _unmatched_peer_authentications(s: NamespaceTransit, mesh: Mesh, ns_pods: li
         selector = (pa.get("spec") or {}).get("selector")
         if pa["metadata"].get("namespace") != s.name or not selector:
             continue
-        if not any(matches(selector, p.labels) for p in ns_pods):
+        if s.name == mesh.root:
+            s.peer_authentications_unmatched.append(
+                f"PeerAuthentication {s.name}/{pa['metadata']['name']} has a workload selector in the mesh root "
+                f"namespace ({mesh.root_source}), where Istio ignores it")
+            s.evidence.append(ObjectRef.of(pa))
+        elif not any(matches(selector, p.labels) for p in ns_pods):
             labels = ",".join(f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items()))
             s.peer_authentications_unmatched.append(
                 f"PeerAuthentication {s.name}/{pa['metadata']['name']} (selector {labels or 'matchExpressions'}, "
