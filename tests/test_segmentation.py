@@ -375,3 +375,28 @@ def test_same_name_workloads_of_two_kinds_are_both_derived() -> None:
                      "spec": {"containers": [{"name": "batch", "image": "example/report:1"}]}}}}})
     engine = engine_from_inventory(inventory(deployment("report", "shop", "example/report:1"), cron, absent=("Pod",)))
     assert {"shop/report[Deployment]", "shop/report[CronJob]"} <= set(engine.workloads) and engine.warnings == []
+
+
+def test_unreadable_workload_type_makes_policy_targets_unknown() -> None:
+    """StatefulSets could not be listed and no Pod was collected: the database's policy may well select its pods,
+    so "selects no pod" is not claimed."""
+    db_policy = netpol("postgres", "payments", selector={"matchLabels": {"app.kubernetes.io/name": "postgresql"}},
+                       types=["Ingress"], ingress=[])
+    inv = inventory(obj("v1", "Namespace", "payments"), deployment("api", "payments", "example/api:1"), db_policy,
+                    denied=("StatefulSet",), absent=("Pod",))
+    ns = next(s for s in namespaces.collect(inv, Scope(), NOW) if s.TYPE == "namespace")
+    assert "policies_selecting_nothing" in ns.unknown_fields()
+    assert _finding("segmentation.policy-targets", ns).status == "inconclusive"
+
+
+def test_operator_statefulset_template_stands_for_its_resource() -> None:
+    """The operator's StatefulSet prometheus-k8s (ownerReference to Prometheus k8s, as makeStatefulSet sets it) is in
+    the input but no pod is: the pods come from that template, once, as the Prometheus resource's."""
+    sset = obj("apps/v1", "StatefulSet", "prometheus-k8s", "monitoring", spec={"template": {
+        "metadata": {"labels": {**KP_PROM_LABELS, "prometheus": "k8s", "operator.prometheus.io/shard": "0"}},
+        "spec": {"containers": [{"name": "prometheus", "ports": [{"name": "web", "containerPort": 9090}]}]}}})
+    sset["metadata"]["ownerReferences"] = [{"apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus",
+                                            "name": "k8s", "controller": True}]
+    views, _ = pods(inventory(*_kube_prometheus(), sset, absent=("Pod",)))
+    prom = [v for v in views if v.owner == "Prometheus/k8s"]
+    assert len(prom) == 1 and prom[0].name == "prometheus-k8s-<StatefulSet template>"

@@ -27,6 +27,10 @@ NON_PUBLIC = IPSet.from_cidrs(["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", 
 PUBLIC = IPSet.all().difference(NON_PUBLIC)
 PUBLIC_V4, PUBLIC_V6 = IPSet(v4=PUBLIC.v4), IPSet(v6=PUBLIC.v6)
 EVERY_POD, EVERY_ADDRESS = "every pod in the cluster", "every public address"
+WORKLOAD_TYPES = (("Deployment", "apps", "deployments"), ("StatefulSet", "apps", "statefulsets"),
+                  ("DaemonSet", "apps", "daemonsets"), ("ReplicaSet", "apps", "replicasets"), ("Job", "batch", "jobs"),
+                  ("CronJob", "batch", "cronjobs"), ("Prometheus", "monitoring.coreos.com", "prometheuses"),
+                  ("Alertmanager", "monitoring.coreos.com", "alertmanagers"))
 # What the engine computes from every namespace's policies: unknown when the policies were not read.
 REACHABILITY_FIELDS = ("ingress_from_namespaces", "egress_to_namespaces", "ingress_from_external", "egress_to_internet",
                        "egress_to_internet_unrestricted", "baseline_ingress_isolated", "baseline_egress_isolated",
@@ -163,6 +167,11 @@ def _namespaces(inv: Inventory, scope: Scope, engine: Engine) -> list[NamespaceF
     declared = bool(scope.namespaces.cde or scope.namespaces.connected) or any(
         SCOPE_LABEL in ((n["metadata"].get("labels")) or {}) for n in namespaces if not isinstance(n, str))
     selecting_nothing = set(engine.policies_selecting_nothing())
+    # Pods of workloads with none observed come from templates: a workload type that could not be read leaves
+    # pods unseen, so "this policy selects nothing" and "every pod is selected" cannot be claimed.
+    workloads_why = next((why for kind, group, plural in WORKLOAD_TYPES
+                          if (why := inv.status(kind, group).reason(plural)) is not None
+                          and inv.status(kind, group).status in ("forbidden", "error")), None)
     out = []
     for ns_obj in namespaces:
         meta: dict[str, Any] = {"name": ns_obj} if isinstance(ns_obj, str) else ns_obj["metadata"]
@@ -205,7 +214,10 @@ def _namespaces(inv: Inventory, scope: Scope, engine: Engine) -> list[NamespaceF
             for f in ("pods_not_selected", "pods", "open_ingress_workloads", "open_egress_workloads",
                       "policies_selecting_nothing", "host_network_workloads", "host_port_workloads", "workloads"):
                 subject.mark_unknown(f, why)
-        elif any(p.derived for p in ns_pods):
+        if workloads_why is not None:
+            for f in ("pods_not_selected", "policies_selecting_nothing"):
+                subject.mark_unknown(f, workloads_why)
+        if pod_status.status not in ("forbidden", "error") and any(p.derived for p in ns_pods):
             subject.scope_reason += "; pods of workloads with none observed: derived from workload templates"
         out.append(subject)
     return out
