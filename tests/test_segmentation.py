@@ -184,6 +184,9 @@ def test_manifests_without_namespace_belong_to_default() -> None:
     assert flows and not any("None" in f.id for f in flows)
     assert {f.dst for f in flows} == {"default/frontend[Deployment]"}  # only the frontend admits the outside
     assert all(f.dst_namespace == "default" for f in flows)
+    # The admitting policy is found under its defaulted namespace: named, cited, and its annotation read.
+    assert all(f.policies == ["default/frontend"] and f.unjustified_policies == ["default/frontend"] for f in flows)
+    assert all(any(e.kind == "NetworkPolicy" and e.name == "frontend" for e in f.evidence) for f in flows)
     assert all(w.startswith("default/") for w in engine_from_inventory(inv).workloads)
 
 

@@ -351,7 +351,7 @@ def _cde_flows(inv: Inventory, engine: Engine, scope: Scope, classes: dict[str, 
     cde = {ns for ns, c in classes.items() if c == "cde"}
     if not cde:
         return []
-    policies = {f"{p['metadata'].get('namespace')}/{p['metadata']['name']}": p
+    policies = {f"{namespace_of(p)}/{p['metadata']['name']}": p
                 for p in inv.objects("NetworkPolicy", "networking.k8s.io")}
     out: list[CdeFlow] = []
     for entry in engine.iter_workload_connectivity():

@@ -238,7 +238,7 @@ def daemonset_pods(inv: Inventory) -> dict[str, list[Obj]]:
             continue
         for ref in _meta(p).get("ownerReferences") or []:
             if ref.get("kind") == "DaemonSet":
-                out.setdefault(f"{_meta(p).get('namespace')}/{ref.get('name')}", []).append(p)
+                out.setdefault(f"{namespace_of(p)}/{ref.get('name')}", []).append(p)
     return out
 
 
@@ -246,7 +246,7 @@ def daemonset_coverage(inv: Inventory, ds: Obj, nodes: list[str],
                        index: dict[str, list[Obj]]) -> tuple[list[Obj], list[str], bool]:
     """(running pods, nodes covered, from_status): the nodes where the DaemonSet runs a pod. Without Pods in the
     inventory, its status is trusted only when it is ready on as many nodes as exist (from_status=True)."""
-    running = index.get(f"{_meta(ds).get('namespace')}/{_meta(ds).get('name')}", [])
+    running = index.get(f"{namespace_of(ds)}/{_meta(ds).get('name')}", [])
     if inv.status("Pod", "").status == "ok":
         return running, sorted({str((p.get("spec") or {}).get("nodeName")) for p in running} & set(nodes)), False
     ready = int((ds.get("status") or {}).get("numberReady") or 0)
