@@ -143,6 +143,7 @@ class Inventory:
     # warnings the run prints about what it read (the CLI shows them; collection.json records them).
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # every object left out at the boundary, named, and why
     _by_kind: dict[tuple[str, str], dict[tuple[str, str], Obj]] = field(default_factory=dict)
 
     def add(self, obj: Obj) -> Obj | None:
@@ -246,6 +247,7 @@ def record_problems(log: list[CollectionEntry], problems: dict[tuple[str, str], 
                     inv: Inventory) -> None:
     """Mark each type with left-out objects as `error` in the log: controls over it become inconclusive."""
     for (group, kind), found in sorted(problems.items()):
+        inv.left_out.extend(found)
         entry = next((e for e in log if e.group == group and e.kind == kind and e.namespace is None), None)
         if entry is None:
             entry = CollectionEntry(group=group, kind=kind, status="error", count=len(inv.objects(kind, group)))
@@ -260,10 +262,11 @@ def admit(inv: Inventory, obj: Any, redact: Callable[[Obj], Obj]) -> str | None:
     if not isinstance(obj, dict):
         return f"a list item that is {type(obj).__name__}, not an object; left out"
     problem = check(obj)
+    if problem is None:
+        try:
+            inv.add(redact(obj))
+        except Exception as exc:  # a bug in redaction must name the object, not end the run
+            problem = f"{describe(obj)}: could not be redacted ({type(exc).__name__}); left out"
     if problem is not None:
-        return problem
-    try:
-        inv.add(redact(obj))
-    except Exception as exc:  # a bug in redaction must name the object, not end the run
-        return f"{describe(obj)}: could not be redacted ({type(exc).__name__}); left out"
-    return None
+        inv.left_out.append(problem)
+    return problem

@@ -8,8 +8,6 @@ collection time and cluster identity; a `collection.json` gives the collection l
 from __future__ import annotations
 
 import json
-import os
-import sys
 import tarfile
 import zlib
 from collections.abc import Iterator
@@ -47,8 +45,8 @@ SNAPSHOT_FORMAT = "auditpack-snapshot/v1"
 # Bounds on what a snapshot may make us read (issue 11: tar bombs). A 10,000-pod `kubectl get -o json` is about
 # 150 MB; a whole cluster's snapshot a few hundred MB.
 MAX_FILE_BYTES = 512 * 2**20
-MAX_TOTAL_BYTES = 2 * 2**30  # decompressed, all members or files together
-MAX_MEMBERS = 100_000  # archive members or directory entries
+MAX_TOTAL_BYTES = 2**30  # decompressed, all members or files together
+MAX_MEMBERS = 50_000  # archive members or directory entries
 _LIMIT_HINT = "this is far beyond a real cluster's snapshot; split it, or check where it came from"
 
 
@@ -181,13 +179,13 @@ def _tar_files(path: Path) -> list[tuple[str, bytes]]:
                 if members > MAX_MEMBERS:
                     raise SnapshotError(f"{path}: the archive holds more than {MAX_MEMBERS:,} members",
                                         _LIMIT_HINT)
-                parts = Path(member.name).parts
-                if parts:
-                    roots.add(parts[0])
+                name = member.name.removeprefix("./")
+                if name.strip("/."):
+                    roots.add(name.split("/", 1)[0])
                 if member.isdir():
-                    dirs.add(member.name.rstrip("/"))
+                    dirs.add(name.rstrip("/"))
                 total += max(member.size, 0)
-                if member.isfile() and Path(member.name).suffix.lower() in SUFFIXES:
+                if member.isfile() and name.lower().endswith(SUFFIXES):
                     _check_size(member.name, member.size, total, path)
                     fh = tar.extractfile(member)
                     if fh is not None:
@@ -206,7 +204,7 @@ def _parse_json(name: str, data: bytes) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        if "recursion" in exc.msg.lower():
+        if "recursion" in exc.msg.lower() or "depth limit" in exc.msg.lower():
             raise SnapshotError(f"{name}: nested too deeply to read (over 1,000 levels)",
                                 "no Kubernetes object nests this deep; check where the file came from") from None
         raise SnapshotError(f"{name}: line {exc.lineno}: invalid JSON: {exc.msg}",
