@@ -346,6 +346,11 @@ def test_aws_alb_certificate_arn_listen_ports_redirect_and_default_policy() -> N
     del ing["metadata"]["annotations"]["alb.ingress.kubernetes.io/ssl-redirect"]
     s = hosts(cls, ing, obj("v1", "Service", "checkout", "shop"))["shop/checkout/checkout.example.com:443"]
     assert s.weak_protocols == [] and s.weak_ciphers == [] and s.https_redirect is False and s.backends_missing == []
+    # Listener attributes (which can add Strict-Transport-Security) kept only as a fingerprint: HSTS is unknown.
+    ing["metadata"]["annotations"]["alb.ingress.kubernetes.io/listener-attributes.HTTPS-443"] = \
+        "<fingerprint: 90 chars, sha256:" + "0" * 64 + ">"
+    s = hosts(cls, ing, obj("v1", "Service", "checkout", "shop"))["shop/checkout/checkout.example.com:443"]
+    assert s.hsts is None and "listener-attributes could not be read" in unknown(s)["hsts"]
 
 
 def test_azure_application_gateway_policy_held_in_azure() -> None:

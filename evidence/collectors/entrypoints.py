@@ -997,8 +997,10 @@ def _alb(env: Env, ing: Obj, annotations: dict[str, str], cls_name: str | None) 
     http = [p for proto, p in ports if proto == "HTTP"]
     redirect_to = annotations.get(f"{prefix}/ssl-redirect")
     policy_name = annotations.get(f"{prefix}/ssl-policy", ALB_DEFAULT_POLICY)
-    hsts_attr = any("strict_transport_security" in v for k, v in annotations.items()
-                    if k.startswith(f"{prefix}/listener-attributes"))
+    listener_attrs = [str(v) for k, v in annotations.items() if k.startswith(f"{prefix}/listener-attributes")]
+    hsts_attr = any("strict_transport_security" in v for v in listener_attrs)
+    # Listener attributes kept only as a fingerprint (redaction) cannot show whether they add HSTS.
+    hsts_unreadable = not hsts_attr and any(v.startswith("<fingerprint:") for v in listener_attrs)
     out: list[IngressHost] = []
     for host, backends in _rule_hosts(ing):
         if not https:
@@ -1050,6 +1052,9 @@ def _alb(env: Env, ing: Obj, annotations: dict[str, str], cls_name: str | None) 
                     ciphers=None, ciphers_source=f"{policy_name} cipher list",
                     weak_ciphers=["ECDHE-RSA-AES128-SHA", "AES128-SHA"] if weak_cbc else [],
                     hsts=hsts_attr, hsts_source=hsts_source, https_redirect=redirect, https_redirect_source=source)
+            if hsts_unreadable:
+                s.mark_unknown("hsts", f"{prefix}/listener-attributes could not be read (kept as a fingerprint); "
+                               "run --probe-tls to observe Strict-Transport-Security")
             out.append(s)
     return out
 
