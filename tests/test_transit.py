@@ -264,6 +264,12 @@ def test_injection_cannot_be_confirmed_only_when_no_injector_evidence_was_read()
                                                        SCOPE, NOW)}["pay"]
     reasons = {u.field: u.reason for u in unknown_case.unknown}
     assert "cannot be confirmed" in reasons["strict_mtls_all"]
+    # Deployments read, no istiod, webhooks not collected: a managed control plane (istiod outside the cluster)
+    # would still inject, so this is unknown too, not "no sidecar".
+    managed = {s.name: s for s in transit.collect(inventory(node("a1", "r1"), labelled, sts, absent=("Pod",)),
+                                                  SCOPE, NOW)}["pay"]
+    assert "MutatingWebhookConfigurations) were not read" in {u.field: u.reason for u in managed.unknown}[
+        "strict_mtls_all"]
     # The webhook was read and is absent, istiod too: the label injects nothing, and that is a fact.
     no_injector = {s.name: s for s in transit.collect(inventory(ds("calico-node"), felix("default", True),
                                                                 node("a1", "r1", WG), labelled, sts,

@@ -71,9 +71,9 @@ def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[NamespaceTran
     for p in all_pods:
         annotations, containers = _pod_metadata(inv, p)
         meta = ns_meta.get(p.namespace) or {}
-        plane, _, _ = _dataplane(p, annotations, containers, dict(meta.get("labels") or {}),
-                                 dict(meta.get("annotations") or {}), mesh)
-        if plane == "none":
+        plane, _, plane_why = _dataplane(p, annotations, containers, dict(meta.get("labels") or {}),
+                                         dict(meta.get("annotations") or {}), mesh)
+        if plane == "none" and plane_why is None:  # an unknown enrolment is not claimed as a plaintext source
             kind, _, name = p.owner.partition("/")
             ids = mesh.non_mesh.setdefault(p.namespace, [])
             if f"{p.namespace}/{name}[{kind}]" not in ids:
@@ -222,8 +222,7 @@ def _mesh(inv: Inventory, all_pods: list[PodView]) -> Mesh:
         evidence.append(ObjectRef.of(linkerd_cm))
     webhooks = [str(w["metadata"]["name"]) for w in inv.objects("MutatingWebhookConfiguration",
                                                                    "admissionregistration.k8s.io")]
-    hooks_read = inv.status("MutatingWebhookConfiguration", "admissionregistration.k8s.io").status == "ok" \
-        and bool(webhooks)
+    hooks_read = inv.status("MutatingWebhookConfiguration", "admissionregistration.k8s.io").status == "ok"
     istio_hook = next((w for w in webhooks if w.startswith(("istio-sidecar-injector", "istio-revision-tag"))), None)
     linkerd_hook = next((w for w in webhooks if w.startswith("linkerd-proxy-injector")), None)
     linkerd_injector_deploy = [d for d in inv.objects("Deployment", "apps")
@@ -234,10 +233,12 @@ def _mesh(inv: Inventory, all_pods: list[PodView]) -> Mesh:
     linkerd_injector = (f"MutatingWebhookConfiguration {linkerd_hook}" if linkerd_hook else
                         "Deployment linkerd/linkerd-proxy-injector" if linkerd_injector_deploy else None)
     deploy_st = inv.status("Deployment", "apps")
+    # No injector seen is a fact only when the webhooks were read: a managed control plane (Cloud Service Mesh,
+    # for one) runs istiod outside the cluster, so only its webhook is here.
     injector_why = None
-    if deploy_st.status != "ok" and not hooks_read:
-        injector_why = ("neither the injector webhooks (MutatingWebhookConfigurations) nor the control-plane "
-                        f"Deployments were read ({deploy_st.status})")
+    if not hooks_read:
+        hooks_st = inv.status("MutatingWebhookConfiguration", "admissionregistration.k8s.io").status
+        injector_why = f"the injector webhooks (MutatingWebhookConfigurations) were not read ({hooks_st})"
     linkerd_sidecars = any(c.get("name") == "linkerd-proxy" for p in all_pods for c in p.containers)
     linkerd = bool(linkerd_cm is not None or linkerd_injector or linkerd_sidecars)
     installed = bool(istio or linkerd or istio_hook or ztunnel_present(inv))
