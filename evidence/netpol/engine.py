@@ -283,6 +283,8 @@ class Engine:
         self._cidr_cache: dict[IPSet, list[str]] = {}
         self._json_cache: dict[ConnSet, Any] = {}
         self._out_ns_mask: list[int] | None = None
+        self._sources: dict[int, set[int]] | None = None
+        self._by_ns: dict[str, list[_Policy]] | None = None
 
     # ------------------------------------------------------------------------------------------------ compilation
 
@@ -716,7 +718,15 @@ class Engine:
         c = self._probe_class.get(namespace)
         if c is None:
             return []
-        return [(p.name, p.types) for p in self.policies if (p.selected >> c) & 1]
+        return [(p.name, p.types) for p in self._policies_in(namespace) if (p.selected >> c) & 1]
+
+    def _policies_in(self, namespace: str) -> list[_Policy]:
+        """The policies of one namespace (only they can select its pods)."""
+        if self._by_ns is None:
+            self._by_ns = {}
+            for p in self.policies:
+                self._by_ns.setdefault(p.namespace, []).append(p)
+        return self._by_ns.get(namespace, [])
 
     def selected(self, workload: str) -> bool:
         """Every pod of the workload is selected by some policy, of either type."""
@@ -733,18 +743,7 @@ class Engine:
         One pass over the (source namespace, reached namespace) pairs, looking only at the namespaces of the
         workloads asked for (classes are contiguous per namespace, so a namespace's slice of a mask is a shift)."""
         wanted = list(workloads)
-        out_ns_mask = self._out_namespace_masks()
-        wanted_ns = {self.class_ns[self.workloads[w][0]] for w in wanted}
-        sources: dict[int, set[int]] = {}
-        for k, m in enumerate(out_ns_mask):
-            if not m:
-                continue
-            for j in self._namespaces_in(m):
-                if j == k or j not in wanted_ns:
-                    continue
-                start = self._ns_start[j]
-                for b in bits((m >> start) & ((1 << (self._ns_end[j] - start)) - 1)):
-                    sources.setdefault(start + b, set()).add(k)
+        sources = self._class_sources()
         out: dict[str, tuple[list[str], list[str]]] = {}
         for w in wanted:
             cls = self.workloads[w]
@@ -757,6 +756,22 @@ class Engine:
             dsts = sorted(self.namespaces[k] for k in self._namespaces_in(reach) if k != own)
             out[w] = (srcs, dsts)
         return out
+
+    def _class_sources(self) -> dict[int, set[int]]:
+        """Per class: the other namespaces with a pod that can reach it (computed once)."""
+        if self._sources is None:
+            sources: dict[int, set[int]] = {}
+            for k, m in enumerate(self._out_namespace_masks()):
+                if not m:
+                    continue
+                for j in self._namespaces_in(m):
+                    if j == k:
+                        continue
+                    start = self._ns_start[j]
+                    for b in bits((m >> start) & ((1 << (self._ns_end[j] - start)) - 1)):
+                        sources.setdefault(start + b, set()).add(k)
+            self._sources = sources
+        return self._sources
 
     def _out_namespace_masks(self) -> list[int]:
         """Per namespace: the classes some pod of it can reach (cached)."""
