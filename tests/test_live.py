@@ -2,32 +2,45 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import pty
+import re
 import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import openpyxl
 import pytest
+import yaml
 from conftest import SAMPLE, SCOPE
 from fakeapi import FakeAPIServer
 from pypdf import PdfReader
 
 from evidence.collectors import collect_all
-from evidence.inventory import key_of
+from evidence.inventory import Inventory, key_of
 from evidence.scope import load as load_scope
 from evidence.sources import live, snapshot
 
 AS_OF = "2026-11-21T06:00:00Z"
 TOKENS = {"good": "system:serviceaccount:auditpack:auditpack",
           "nosecrets": "system:serviceaccount:auditpack:ns",
-          "nscoped": "system:serviceaccount:auditpack:scoped"}
+          "nscoped": "system:serviceaccount:auditpack:scoped",
+          "nonetpol": "system:serviceaccount:auditpack:nonetpol",
+          "nolist": "system:serviceaccount:auditpack:nolist"}
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[FakeAPIServer]:
-    deny = {"nosecrets": [("secrets", None)], "nscoped": [("secrets", "payments")]}
+    deny = {"nosecrets": [("secrets", None)], "nscoped": [("secrets", "payments")],
+            "nonetpol": [("networkpolicies.networking.k8s.io", None)],
+            "nolist": [("secrets", None, "list")]}  # get by name allowed, list denied
     with FakeAPIServer(SAMPLE, tokens=TOKENS, deny=deny) as srv:
         yield srv
 
@@ -80,9 +93,15 @@ def test_denied_secrets_make_certificate_controls_inconclusive(cli, srv: FakeAPI
     out = tmp_path / "pack"
     result = cli("collect", "--kubeconfig", kubeconfig, "--scope", SCOPE, "--out", out, "--as-of", AS_OF)
     assert result.code == 3, result.err
-    assert "incomplete: permission denied: list secrets" in result.out
+    # One line says what was denied and where; one request per namespace in scope, no more.
+    denied = [line for line in result.out.splitlines() if "permission denied: list secrets" in line]
+    assert len(denied) == 1, result.out
+    assert "cluster-wide and in each of the 4 namespaces in scope tried (auth, ingress-nginx, payments, " \
+        "storefront)" in denied[0]
+    assert [r.namespace for r in srv.requests_for("secrets")] == [None, "auth", "ingress-nginx", "payments",
+                                                                    "storefront"]
     r = json.loads((out / "results.json").read_text())
-    assert "permission denied: list secrets" in r["collection_problems"]
+    assert [p for p in r["collection_problems"] if "secrets" in p] == [denied[0].split("incomplete: ")[1]]
     certs = {c["id"]: c["status"] for c in r["controls"] if c["id"].startswith("transit.certificate")}
     assert certs and all(s == "inconclusive" for s in certs.values()), certs
     tls = [f for f in r["findings"] if f["control"] == "transit.ingress-tls" and "legacy" not in f["subject_id"]
@@ -163,3 +182,301 @@ def test_namespace_scoped_denial_is_recorded_per_namespace(srv: FakeAPIServer, t
     assert hosts["shop.example.com"]["certificate"] is not None
     assert {u["field"]: u["reason"] for u in hosts["pay.example.com"]["unknown"]}["certificate"] == \
         "permission denied: list secrets in namespace payments"
+
+
+# --- issue 14: unavailable APIs, deadlines, retry reasons, the collector's identity, Secrets by name --------------
+
+def events_of(srv: FakeAPIServer, tmp_path: Path, token: str = "good", **kwargs: object) -> tuple[Inventory, list]:
+    """Load through LiveSource, capturing the progress events it emits."""
+    events: list[dict] = []
+    kubeconfig = srv.write_kubeconfig(tmp_path / f"kc-{token}", token=token)
+    src = live.LiveSource(live.connect(kubeconfig), live.Progress(events.append), sleep=lambda _s: None,
+                          **kwargs)  # type: ignore[arg-type]
+    return src.load(), events
+
+
+def test_aggregated_api_at_503_is_recorded_unavailable_and_the_run_goes_on(cli, tmp_path: Path) -> None:
+    """An APIService with no endpoints (the Calico API server, metrics-server) makes kube-apiserver answer 503 for
+    its group/version discovery (kube-aggregator's "the server is currently unable to handle the request")."""
+    with FakeAPIServer(SAMPLE, tokens=TOKENS, extra_types=["felixconfigurations.projectcalico.org"]) as srv:
+        srv.faults.fail("/apis/projectcalico.org/v3", times=None, status=503,
+                        message="the server is currently unable to handle the request")
+        srv.faults.fail("/apis/monitoring.coreos.com/v1", times=None, status=503,
+                        message="the server is currently unable to handle the request")
+        kubeconfig = srv.write_kubeconfig(tmp_path / "kc")
+        out = tmp_path / "pack"
+        # On a terminal (stderr is a pseudo-terminal), the progress display shows the stages after collection.
+        primary, secondary = pty.openpty()
+        proc = subprocess.Popen([sys.executable, "-m", "evidence.cli", "collect", "--kubeconfig", str(kubeconfig),
+                                 "--scope", str(SCOPE), "--out", str(out), "--as-of", AS_OF],
+                                stdout=subprocess.DEVNULL, stderr=secondary, cwd=SAMPLE.parents[1],
+                                env={**os.environ, "COLUMNS": "200", "TERM": "xterm"})
+        os.close(secondary)
+        chunks: list[bytes] = []
+        reader = threading.Thread(target=_drain, args=(primary, chunks), daemon=True)
+        reader.start()  # read while it runs: a full pseudo-terminal buffer would block the child
+        proc.wait(timeout=600)
+        reader.join(timeout=10)
+        screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
+        # Discovery of each failing group/version was asked twice (DISCOVERY_ATTEMPTS), not six times.
+        assert [r.status for r in srv.requests if r.path == "/apis/projectcalico.org/v3"] == [503, 503]
+    assert proc.returncode == 3, screen
+    collection = json.loads((out / "collection.json").read_text())
+    reason = "the API server answered 503: its storage or an aggregated API is failing (the server is " \
+             "currently unable to handle the request)"
+    assert collection["unavailable"] == {"projectcalico.org/v3": f"discovery of /apis/projectcalico.org/v3 failed: "
+                                                                 f"{reason}",
+                                         "monitoring.coreos.com/v1": f"discovery of /apis/monitoring.coreos.com/v1 "
+                                                                     f"failed: {reason}"}
+    log = {(e["group"], e["kind"]): e for e in collection["log"] if e["namespace"] is None}
+    assert log[("projectcalico.org", "FelixConfiguration")]["status"] == "error"
+    assert log[("monitoring.coreos.com", "Prometheus")]["message"].startswith(
+        "prometheuses.monitoring.coreos.com not read: API group monitoring.coreos.com is unavailable: discovery")
+    assert log[("crd.projectcalico.org", "FelixConfiguration")]["status"] == "ok"  # the rest was read
+    # Every control over monitoring facts is inconclusive, and says why.
+    results = json.loads((out / "results.json").read_text())
+    monitoring = [c for c in results["controls"] if c["id"].startswith("monitoring.")]
+    assert monitoring and all(c["status"] == "inconclusive" for c in monitoring), monitoring
+    # The reason reaches the run's problems (and so the report's collection section); the monitoring collector
+    # words its own unknown reasons ("prometheusrules could not be read"), so findings name the type, not the 503.
+    assert any(p.startswith("prometheuses.monitoring.coreos.com not read: API group monitoring.coreos.com is "
+                            "unavailable") for p in results["collection_problems"])
+    # The terminal showed the stages and the page count, and named the unavailable group once.
+    pages = len(PdfReader(out / "report.pdf").pages)
+    assert f"report.pdf, {pages} pages" in screen, screen
+    assert screen.count("API projectcalico.org/v3 unavailable") == 1
+    assert "collecting as system:serviceaccount:auditpack:auditpack" in screen
+
+
+def _drain(fd: int, chunks: list[bytes]) -> None:
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(fd)
+
+
+def test_stage_events_without_a_terminal(cli, srv: FakeAPIServer, tmp_path: Path) -> None:
+    kubeconfig = srv.write_kubeconfig(tmp_path / "kc")
+    result = cli("collect", "--kubeconfig", kubeconfig, "--out", tmp_path / "p", "--scope", SCOPE, "--as-of", AS_OF,
+                 "--fail-on", "none")
+    assert result.code == 0, result.err
+    events = [json.loads(line) for line in result.err.splitlines() if line.startswith("{")]
+    stages = [e["stage"] for e in events if e["event"] == "stage"]
+    assert stages == ["collecting", "deriving facts", "evaluating", "rendering PDF", "rendered PDF",
+                      "writing workbook", "writing OSCAL", "writing manifest"]
+    rendered = next(e for e in events if e.get("stage") == "rendered PDF")
+    assert rendered["pages"] == len(PdfReader(tmp_path / "p" / "report.pdf").pages) > 1
+    # The pack records who collected: the API server's own answer (SelfSubjectReview).
+    manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())
+    collector = manifest["evidence"]["cluster"]["collector"]
+    assert collector["username"] == TOKENS["good"] and collector["source"].startswith("SelfSubjectReview")
+    assert collector["groups"] == ["system:serviceaccounts", "system:serviceaccounts:auditpack",
+                                   "system:authenticated"]
+
+
+def test_storage_down_is_named_bounded_and_still_gives_an_inventory(srv: FakeAPIServer, tmp_path: Path) -> None:
+    """etcd down: /version still answers (it needs no storage), every read answers 503. The reason is named, retries
+    stop after a few types, and the run ends with every type recorded as not read."""
+    srv.faults.fail(lambda r: r.verb in ("list", "get"), times=None, status=503, message="etcdserver: request timed out")
+    inv, events = events_of(srv, tmp_path)
+    assert inv.source.cluster.kube_system_uid is None and inv.source.cluster.version == "v1.31.4"
+    read = [e for e in inv.log if e.status != "not_served"]
+    assert read and all(e.status == "error" for e in read)
+    assert all("the API server answered 503: its storage or an aggregated API is failing (etcdserver: request "
+               "timed out)" in str(e.message) for e in read), read[0].message
+    retries = [e for e in events if e["event"] == "retry"]
+    assert retries and all("answered 503" in e["reason"] and "attempt" in e["reason"] for e in retries)
+    # Six attempts for the first types, then one each: not six per type (etcd down took 380 s before this).
+    lists = [r for r in srv.requests if r.verb == "list"]
+    assert len(lists) <= 4 * live.MAX_ATTEMPTS + len(read), len(lists)
+    assert "cannot reach" not in json.dumps([e.model_dump() for e in inv.log])
+
+
+def test_retry_events_name_the_status_and_the_exception(srv: FakeAPIServer, tmp_path: Path) -> None:
+    srv.faults.throttle("pods", times=1, retry_after=0)
+    srv.faults.fail("services", times=1, status=500, message="boom")
+    srv.faults.hang("configmaps", times=1, seconds=5)
+    _, events = events_of(srv, tmp_path, request_timeout=0.5)
+    reasons = {e["resource"]: e["reason"] for e in events if e["event"] == "retry"}
+    assert reasons["/api/v1/pods"].startswith("the API server answered 429 Too Many Requests")
+    assert reasons["/api/v1/services"].startswith("the API server answered 500 (Internal error occurred: boom)")
+    assert reasons["/api/v1/configmaps"].startswith("no answer within the per-request timeout (ReadTimeoutError)")
+    assert all("(attempt 1 of 6)" in r for r in reasons.values())
+
+
+def test_deadline_writes_the_pack_with_the_rest_inconclusive_and_exits_3(cli, srv: FakeAPIServer,
+                                                                         tmp_path: Path) -> None:
+    srv.faults.hang("pods", times=None, seconds=30)
+    kubeconfig = srv.write_kubeconfig(tmp_path / "kc")
+    out = tmp_path / "pack"
+    started = time.monotonic()
+    result = cli("collect", "--kubeconfig", kubeconfig, "--scope", SCOPE, "--out", out, "--as-of", AS_OF,
+                 "--timeout", "4", "--request-timeout", "1")
+    assert result.code == 3, result.err
+    assert time.monotonic() - started < 120
+    log = json.loads((out / "collection.json").read_text())["log"]
+    pods = next(e for e in log if e["kind"] == "Pod")
+    assert pods["status"] == "error" and "deadline (--timeout 4 s) was reached" in pods["message"]
+    after = log[[e["kind"] for e in log].index("Pod") + 1:]
+    assert after and all(e["status"] == "error" and "deadline" in e["message"] for e in after)
+    results = json.loads((out / "results.json").read_text())
+    # Nothing that was not read is passed, not applicable or manual: monitoring needs Pods, and they were not read.
+    statuses = {c["id"]: c["status"] for c in results["controls"]}
+    assert all(statuses[c] == "inconclusive" for c in statuses if c.startswith("monitoring."))
+    assert "deadline" in result.out
+
+
+def test_server_that_dies_mid_run_leaves_a_pack_of_what_was_read(tmp_path: Path) -> None:
+    with FakeAPIServer(SAMPLE, tokens=TOKENS) as srv:
+        srv.faults.die("deployments")
+        started = time.monotonic()
+        inv, _ = events_of(srv, tmp_path)
+    assert time.monotonic() - started < 30
+    assert inv.status("Pod", "").status == "ok" and inv.objects("Pod", "")
+    after = [e for e in inv.log if e.kind not in ("Namespace", "Node", "Pod", "Service", "ConfigMap", "Secret",
+                                                  "ServiceAccount")]
+    assert after and all(e.status == "error" for e in after)
+    assert all("not read: the API server stopped answering (connection refused)" in str(e.message) for e in after[1:])
+
+
+def test_token_rejected_mid_run_stops_reading_but_keeps_the_pack(srv: FakeAPIServer, tmp_path: Path) -> None:
+    srv.faults.fail("services", times=None, status=401, message="Unauthorized")
+    inv, _ = events_of(srv, tmp_path)
+    assert inv.status("Pod", "").status == "ok"
+    rest = inv.log[[e.kind for e in inv.log].index("Service"):]
+    assert all(e.status == "error" and "rejected the credentials (401 Unauthorized)" in str(e.message) for e in rest)
+    assert len([r for r in srv.requests if r.status == 401]) == 1  # not one per remaining type
+
+
+def test_messages_name_the_group(srv: FakeAPIServer, tmp_path: Path) -> None:
+    inv = source(srv, tmp_path, token="nonetpol").load()
+    entry = inv.status("NetworkPolicy", "networking.k8s.io")
+    assert entry.status == "forbidden"
+    assert entry.message.startswith("permission denied: list networkpolicies.networking.k8s.io cluster-wide")
+    assert entry.reason("networkpolicies").startswith("permission denied: list networkpolicies.networking.k8s.io")
+    calico = inv.status("NetworkPolicy", "crd.projectcalico.org")  # the other networkpolicies: not denied
+    assert calico.status == "not_served" and calico.reason("networkpolicies") == \
+        "networkpolicies.crd.projectcalico.org are not served by this cluster"
+
+
+def test_collector_identity_without_self_subject_review(tmp_path: Path) -> None:
+    """Before 1.27 the API server has no SelfSubjectReview: the token's claims say who it is, else the kubeconfig
+    user entry's name, and the pack says which."""
+    claims = base64.urlsafe_b64encode(json.dumps({"sub": "system:serviceaccount:audit:collector"}).encode())
+    jwt = "eyJhbGciOiJSUzI1NiJ9." + claims.decode().rstrip("=") + ".c2ln"
+    with FakeAPIServer(SAMPLE, tokens={jwt: "system:serviceaccount:audit:collector", "good": TOKENS["good"]},
+                       self_subject_review=False) as srv:
+        by_claims = live.LiveSource(live.connect(srv.write_kubeconfig(tmp_path / "kc1", token=jwt))).identity()
+        by_name = live.LiveSource(live.connect(srv.write_kubeconfig(tmp_path / "kc2", context="ops"))).identity()
+        assert [r.status for r in srv.requests if r.method == "POST"] == [404, 404]
+    assert by_claims.collector is not None and by_name.collector is not None
+    assert by_claims.collector.username == "system:serviceaccount:audit:collector"
+    assert by_claims.collector.source == \
+        "kubeconfig user 'fake': the bearer token's claims (SelfSubjectReview not available)"
+    assert (by_name.collector.username, by_name.collector.source) == (
+        "ops", "kubeconfig user 'ops': name only (the API server did not say who this is)")
+
+
+def test_secrets_by_name_get_exactly_the_referenced_ones_and_list_none(srv: FakeAPIServer, tmp_path: Path) -> None:
+    scope = load_scope(SCOPE)
+    as_of = datetime(2026, 11, 21, 6, tzinfo=UTC)
+    by_name = live.LiveSource(live.connect(srv.write_kubeconfig(tmp_path / "kc", token="nolist")),
+                              sleep=lambda _s: None, secrets="by-name").load("demo-payments")
+    secret_requests = srv.requests_for("secrets")
+    assert {r.verb for r in secret_requests} == {"get"}
+    assert sorted((r.namespace, r.name) for r in secret_requests) == [
+        ("auth", "auth-example-tls"), ("monitoring", "grafana-example-tls"), ("payments", "pay-example-tls"),
+        ("payments", "pay-internal-example-tls"), ("storefront", "shop-example-tls")]
+    entry = by_name.status("Secret", "")
+    assert entry.status == "ok" and entry.message.startswith("read by name (no list): 5 of the 5 TLS Secrets")
+    listed = source(srv, tmp_path).load("demo-payments")
+    assert collect_all(by_name, scope, as_of).subjects["ingress_host"] == \
+        collect_all(listed, scope, as_of).subjects["ingress_host"]
+
+
+def test_no_secrets_sends_no_secret_request_and_says_so(srv: FakeAPIServer, tmp_path: Path) -> None:
+    inv, _ = events_of(srv, tmp_path, secrets="none")
+    assert srv.requests_for("secrets") == []
+    entry = inv.status("Secret", "")
+    assert entry.status == "error" and "--no-secrets" in str(entry.message)
+
+
+def test_rbac_tls_secrets_from_cluster_roles_are_enough_to_collect(cli, tmp_path: Path) -> None:
+    """`auditpack rbac --tls-secrets-from-cluster` against the cluster; then a collector holding exactly that
+    output (the API server enforcing resourceNames) collects the same ingress facts as with `list secrets`."""
+    with FakeAPIServer(SAMPLE, tokens=TOKENS) as admin_view:
+        result = cli("rbac", "--tls-secrets-from-cluster", "--kubeconfig",
+                     admin_view.write_kubeconfig(tmp_path / "admin"))
+    assert result.code == 0, result.err
+    docs = list(yaml.safe_load_all(result.out))
+    assert [d["kind"] for d in docs] == ["ClusterRole"] + ["Role", "RoleBinding"] * 4
+    assert not any("secrets" in r.get("resources", []) for r in docs[0]["rules"])
+    roles = {d["metadata"]["namespace"]: d["rules"] for d in docs if d["kind"] == "Role"}
+    assert roles["payments"] == [{"apiGroups": [""], "resources": ["secrets"],
+                                  "resourceNames": ["pay-example-tls", "pay-internal-example-tls"], "verbs": ["get"]}]
+    assert set(roles) == {"auth", "monitoring", "payments", "storefront"}
+    assert "5 TLS Secrets referenced in 4 namespaces" in result.err
+    with FakeAPIServer(SAMPLE, tokens=TOKENS, allow={"good": [d for d in docs if d["kind"] != "RoleBinding"]}) as srv:
+        out = tmp_path / "pack"
+        run = cli("collect", "--kubeconfig", srv.write_kubeconfig(tmp_path / "kc"), "--scope", SCOPE, "--out", out,
+                  "--as-of", AS_OF, "--secrets", "by-name", "--fail-on", "none")
+        assert {r.verb for r in srv.requests_for("secrets")} == {"get"}
+        assert all(r.status == 200 for r in srv.requests_for("secrets"))
+    assert run.code == 0, run.out + run.err
+    with FakeAPIServer(SAMPLE, tokens=TOKENS) as srv:
+        full = tmp_path / "full"
+        assert cli("collect", "--kubeconfig", srv.write_kubeconfig(tmp_path / "kc2"), "--scope", SCOPE, "--out",
+                   full, "--as-of", AS_OF, "--fail-on", "none").code == 0
+    hosts = json.loads((out / "facts.json").read_text())["subjects"]["ingress_host"]
+    assert hosts == json.loads((full / "facts.json").read_text())["subjects"]["ingress_host"]
+
+
+def _collector_pack_facts(tmp_path: Path, role: dict) -> tuple[dict, list]:
+    """Collect as the ServiceAccount auditpack/auditpack, bound cluster-wide to `role`; its rbac_subject and the
+    access.cde-secrets findings about it."""
+    from evidence.controls import load_catalogue
+    from evidence.evaluate import evaluate
+
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": "auditpack", "uid": "crb-auditpack", "resourceVersion": "1"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                           "name": role["metadata"]["name"]},
+               "subjects": [{"kind": "ServiceAccount", "name": "auditpack", "namespace": "auditpack"}]}
+    with FakeAPIServer(SAMPLE, tokens=TOKENS, objects=[role, binding]) as srv:
+        inv = source(srv, tmp_path).load("demo-payments")
+    assert inv.source.cluster.collector is not None
+    assert inv.source.cluster.collector.username == "system:serviceaccount:auditpack:auditpack"
+    scope = load_scope(SCOPE)
+    facts = collect_all(inv, scope, datetime(2026, 11, 21, 6, tzinfo=UTC))
+    me = next(s for s in facts.subjects["rbac_subject"] if s["id"] == "ServiceAccount/auditpack/auditpack")
+    results = evaluate(load_catalogue(), facts, scope, inv.log)
+    return me, [f for f in results.findings if f.control == "access.cde-secrets" and f.subject_id == me["id"]]
+
+
+def test_the_collector_bound_to_the_generated_role_is_shown_as_the_collector_not_a_failure(tmp_path: Path) -> None:
+    from evidence.clusterrole import cluster_role
+
+    me, findings = _collector_pack_facts(tmp_path, {**cluster_role(), "metadata": {"name": "auditpack", "uid": "cr1"}})
+    assert me["collector"] is True and me["cde_secret_read"] == []
+    assert me["collector_secret_read"] == [
+        "payments: list secrets, cluster-wide via ClusterRoleBinding/auditpack (ClusterRole/auditpack): auditpack's "
+        "collector, the role `auditpack rbac` generates"]
+    assert [f.status for f in findings] == ["pass"]
+
+
+def test_the_collector_with_a_broader_role_still_fails_access_cde_secrets(tmp_path: Path) -> None:
+    broad = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+             "metadata": {"name": "auditpack-broad", "uid": "cr2"},
+             "rules": [{"apiGroups": [""], "resources": ["secrets", "pods"], "verbs": ["get", "list", "watch"]}]}
+    me, findings = _collector_pack_facts(tmp_path, broad)
+    assert me["collector"] is True and me["collector_secret_read"] == []
+    assert me["cde_secret_read"] == [
+        "payments: get, list, watch secrets, cluster-wide via ClusterRoleBinding/auditpack "
+        "(ClusterRole/auditpack-broad) (auditpack's collector, through a role broader than `auditpack rbac` generates)"]
+    assert [f.status for f in findings] == ["fail"]
+    assert "auditpack's collector" in findings[0].message
