@@ -63,3 +63,10 @@ class CollectionError(AuditpackError):
 
     code = "AP300"
     exit_code = EXIT_INCOMPLETE
+
+
+class InternalError(AuditpackError):
+    """A bug in auditpack, named as precisely as we can: the stage and the object it was processing."""
+
+    code = "AP400"
+    exit_code = EXIT_INTERNAL

@@ -519,3 +519,33 @@ def test_plain_http_api_server_is_refused_unless_allowed(cli, tmp_path: Path) ->
     assert "plain http://" not in allowed.err
     with pytest.raises(Exception, match="plain http://"):
         live.connect(kubeconfig)
+
+
+# --- internal errors name their object --------------------------------------------------------------------
+
+def test_a_crashing_collector_names_the_object_it_was_processing(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import evidence.collectors as collectors
+    from evidence.errors import EXIT_INTERNAL, InternalError
+
+    write(tmp_path, "ns.yaml", NS)
+    for i in range(40):
+        write(tmp_path, f"cm{i}.yaml", f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}, namespace: shop, "
+              f"labels: {{mode: {'odd' if i == 27 else 'plain'}}}}}\n")
+    inv = snapshot.load(tmp_path, "c")
+
+    def fragile(inv: Any, scope: Any, as_of: Any) -> list[Any]:
+        # A stand-in for a collector bug that only one object's content triggers (it reads a referenced
+        # Namespace too, so leaving the others in place matters).
+        assert inv.get("Namespace", None, "shop") is not None
+        for cm in inv.objects("ConfigMap", ""):
+            if cm["metadata"]["labels"]["mode"] == "odd":
+                raise KeyError("mode")
+        return []
+
+    real = collectors.registry
+    monkeypatch.setattr(collectors, "registry", lambda: (*real(), collectors.Collector("fragile", (), fragile)))
+    with pytest.raises(InternalError) as exc:
+        collect_all(inv, Scope(), shapes_as_of())
+    assert exc.value.exit_code == EXIT_INTERNAL
+    assert exc.value.message == "internal error in collector fragile on ConfigMap shop/c27: KeyError: 'mode'"

@@ -59,7 +59,16 @@ def collect_all(inv: Inventory, scope: Scope, as_of: datetime) -> Facts:
     for c in registry():
         for t in c.subject_types:
             subjects.setdefault(t, [])
-        for s in c.collect(inv, scope, as_of):
+        try:
+            produced = c.collect(inv, scope, as_of)
+        except Exception as exc:  # a bug: name the collector and the object that triggers it (issue 13)
+            from evidence.culprit import internal_error
+
+            def rerun(subset: Inventory, fn: CollectFn = c.collect) -> object:
+                return fn(subset, scope, as_of)
+
+            raise internal_error(f"collector {c.name}", rerun, inv, exc) from exc
+        for s in produced:
             if s.TYPE not in c.subject_types:
                 raise AssertionError(f"collector {c.name} produced a {s.TYPE} subject it does not declare")
             subjects[s.TYPE].append(s.model_dump(mode="json"))
