@@ -234,6 +234,8 @@ def _cluster_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kubeconfig", type=Path, metavar="FILE",
                    help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster config)")
     p.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current context)")
+    p.add_argument("--allow-insecure-http", action="store_true",
+                   help="accept an http:// API server (refused by default: the token would cross the network in clear)")
 
 
 def _live_args(p: argparse.ArgumentParser) -> None:
@@ -523,7 +525,8 @@ def _collect(args: argparse.Namespace) -> int:
                           sign_key=args.sign_key, sign_cert=args.sign_cert,
                           previous=None if previous_auto else args.previous, probe=_probe_options(args),
                           attestations=args.attestations, timeout=args.timeout,
-                          request_timeout=args.request_timeout, secrets=args.secrets)
+                          request_timeout=args.request_timeout, secrets=args.secrets,
+                          allow_insecure_http=args.allow_insecure_http)
         if args.out_root is not None:
             from evidence.retention import collect_to_root
 
@@ -581,7 +584,7 @@ def _rbac(args: argparse.Namespace) -> int:
     refs_types = [t for t in RESOURCE_TYPES if (t.kind, t.group) in
                   (("Namespace", ""), ("Ingress", "networking.k8s.io"), ("Gateway", "gateway.networking.k8s.io"),
                    ("Certificate", "cert-manager.io"))]
-    inv = live.LiveSource(live.connect(args.kubeconfig, args.context)).load(types=refs_types)
+    inv = live.LiveSource(live.connect(args.kubeconfig, args.context, args.allow_insecure_http)).load(types=refs_types)
     problems = [e for e in inv.log if e.status in ("forbidden", "error")]
     if problems:
         # Roles made from a partial read would silently leave Secrets out: refuse instead.
@@ -605,7 +608,7 @@ def _snapshot(args: argparse.Namespace) -> int:
         inv, files = take_snapshot(RunOptions(out=args.out, snapshot=None, kubeconfig=args.kubeconfig,
                                               context=args.context, cluster_name=args.cluster_name, progress=progress,
                                               timeout=args.timeout, request_timeout=args.request_timeout,
-                                              secrets=args.secrets))
+                                              secrets=args.secrets, allow_insecure_http=args.allow_insecure_http))
     finally:
         getattr(progress, "stop", lambda: None)()
     problems = [e for e in inv.log if e.status in ("forbidden", "error")]
@@ -621,7 +624,7 @@ def _segmentation(args: argparse.Namespace) -> int:
     from evidence.pipeline import RunOptions, load_inventory
 
     inv = load_inventory(RunOptions(out=Path(), snapshot=args.snapshot, kubeconfig=args.kubeconfig,
-                                    context=args.context), None)
+                                    context=args.context, allow_insecure_http=args.allow_insecure_http), None)
     engine = engine_from_inventory(inv)
     ns = args.namespace
     entries = [e for e in engine.iter_workload_connectivity()

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, computed_field
 
-from evidence.cel import env
+from evidence.cel import MAX_RESULT_CHARS, env, memory_guard
 from evidence.controls import Catalogue, Control
 from evidence.facts import SUBJECT_TYPES, Facts
 from evidence.inventory import CollectionEntry, ObjectRef
@@ -368,8 +368,9 @@ def evaluate(catalogue: Catalogue, facts: Facts, scope: Scope, log: list[Collect
         for subject in facts.of_type(stype):
             activation = cel_env.Activation({"subject": cel_view(subject), "scope": scope_vars})
             unknown = {**unread, **{u["field"]: u["reason"] for u in subject.get("unknown") or []}}
-            for c in controls:
-                f = _evaluate_one(c, subject, activation, unknown)
+            with memory_guard():  # one address-space cap for all controls on this subject (cel.py)
+                found = [_evaluate_one(c, subject, activation, unknown) for c in controls]
+            for c, f in zip(controls, found, strict=True):
                 _apply_waivers(f, scope.waivers, today, waiver_hits)
                 per_control[c.id].append(f)
     for c in catalogue.controls:
@@ -476,7 +477,7 @@ def _evaluate_one(c: Control, subject: dict[str, Any], activation: Any, unknown:
         if manual:
             text, err = c.manual_message.run(activation)
             f.status = "manual"
-            f.message = str(text) if err is None else f"{c.spec.title}: attach the evidence (message error: {err})"
+            f.message = _text(text) if err is None else f"{c.spec.title}: attach the evidence (message error: {err})"
             return f
     if _missing(f, c.rule_fields, unknown):
         return f
@@ -488,11 +489,17 @@ def _evaluate_one(c: Control, subject: dict[str, Any], activation: Any, unknown:
     f.status = "pass" if verdict else "fail"
     if verdict and c.pass_message is not None:
         note, err = c.pass_message.run(activation)
-        f.message = (str(note) or None) if err is None else None
+        f.message = (_text(note) or None) if err is None else None
     if not verdict:
         text, err = c.message.run(activation)
-        f.message = str(text) if err is None else f"{c.spec.title} (message could not be rendered: {err})"
+        f.message = _text(text) if err is None else f"{c.spec.title} (message could not be rendered: {err})"
     return f
+
+
+def _text(value: Any) -> str:
+    """A rule's message as shown to people: cut at MAX_RESULT_CHARS (a rule can build any length)."""
+    text = str(value)
+    return text if len(text) <= MAX_RESULT_CHARS else text[:MAX_RESULT_CHARS] + f"... ({len(text):,} characters)"
 
 
 def _missing(f: Finding, fields: set[str], unknown: dict[str, str]) -> bool:

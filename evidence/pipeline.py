@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +42,7 @@ class RunOptions:
     timeout: float | None = None  # live: the collection deadline in seconds (--timeout); None: the default
     request_timeout: float | None = None  # live: seconds to wait for each response (--request-timeout)
     secrets: str = "list"  # live: list | by-name | none (--secrets, --no-secrets)
+    allow_insecure_http: bool = False  # live: accept an http:// API server (--allow-insecure-http)
 
 
 @dataclass
@@ -159,10 +161,13 @@ def collect(opts: RunOptions) -> RunSummary:
 def load_inventory(opts: RunOptions, cluster_name: str | None) -> Inventory:
     """From --snapshot, or else from the live cluster (kubeconfig / in-cluster)."""
     if opts.snapshot is not None:
-        return snapshot.load(opts.snapshot, cluster_name)
+        inv = snapshot.load(opts.snapshot, cluster_name)
+        for note in inv.notes:  # e.g. the files skipped as not Kubernetes objects, in one line
+            print(f"warning: {note}", file=sys.stderr)
+        return inv
     from evidence.sources import live  # the only import of the kubernetes client
 
-    conn = live.connect(opts.kubeconfig, opts.context)
+    conn = live.connect(opts.kubeconfig, opts.context, opts.allow_insecure_http)
     _stage(opts, "collecting", server=conn.server)
     scope = scope_mod.load(opts.scope)
 
@@ -217,6 +222,11 @@ def collection_record(inv: Inventory) -> dict[str, Any]:
         # Live: API groups whose discovery failed (an aggregated API answering 503), with the reason; their
         # types are in the log as not read.
         "unavailable": inv.unavailable,
+        # Snapshot files that held no Kubernetes object (a README.json, a Helm values file): read, not used.
+        "skipped": inv.skipped,
+        # Objects left out at the inventory boundary (wrong shape, too deep), each named with the field and why;
+        # their types are `error` in the log, so controls over them are inconclusive.
+        "left_out": inv.left_out,
         "objects": len(inv),
     }
 
