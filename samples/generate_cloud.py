@@ -132,7 +132,8 @@ def cluster_scoped(g: Gen) -> list[Obj]:
 
 
 def istio(g: Gen) -> list[Obj]:
-    mesh = "rootNamespace: istio-system\nenableAutoMtls: true\ndefaultConfig:\n  discoveryAddress: istiod.istio-system.svc:15012\n"
+    mesh = ("rootNamespace: istio-system\nenableAutoMtls: true\n"
+            "defaultConfig:\n  discoveryAddress: istiod.istio-system.svc:15012\n")
     out = [
         g.obj("v1", "ConfigMap", "istio", "istio-system", labels={"istio.io/rev": "default"},
               data={"mesh": mesh, "meshNetworks": "networks: {}"}),
