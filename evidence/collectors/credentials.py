@@ -2,7 +2,8 @@
 regulations F13).
 
 The redactor (evidence/redact.py) replaced every such value with its marker on the way in, judged by the name
-(DB_PASSWORD, --client-secret) or by the shape (a PEM private key, a JWT, an AWS key, a URL with a password).
+(DB_PASSWORD, --client-secret, STRIPE_KEY) or by the shape (a PEM private key, a JWT, an AWS key, a URL with a
+password, a `password=` line); other free text became a fingerprint, which is not a credential finding.
 So the fact is the marker and where it sits: the value itself never reached the inventory.
 """
 
@@ -34,16 +35,22 @@ def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[NamespaceCred
                 if isinstance(e, dict) and e.get("value") == MASK:
                     env[w.namespace].append(f"{w.label} container {name} env {e.get('name')}")
                     hit = True
-            for a in (c.get("command") or []) + (c.get("args") or []):
+            argv = (c.get("command") or []) + (c.get("args") or [])
+            for i, a in enumerate(argv):
                 if isinstance(a, str) and MASK in a:
-                    flag = a.split("=", 1)[0] if a.startswith("-") and "=" in a else "(a credential-shaped value)"
+                    before = str(argv[i - 1]) if i else ""
+                    # `--flag=MASK`, or the split form `--flag MASK` (the redactor keeps flag names, never values)
+                    flag = a.split("=", 1)[0] if a.startswith("-") and "=" in a else \
+                        before if before.startswith("-") and "=" not in before else "(a credential-shaped value)"
                     args[w.namespace].append(f"{w.label} container {name} argument {flag}")
                     hit = True
         if hit:
             refs[w.namespace].append(ObjectRef.of(w.obj))
     for cm in inv.objects("ConfigMap", ""):
         ns = str(cm["metadata"].get("namespace") or "")
-        masked = [k for section in ("data", "binaryData") for k, v in (cm.get(section) or {}).items() if v == MASK]
+        # A whole value masked, or a parsed config whose credential settings were masked inside it.
+        masked = [k for section in ("data", "binaryData") for k, v in (cm.get(section) or {}).items()
+                  if isinstance(v, str) and MASK in v]
         if masked:
             keys[ns] += [f"ConfigMap/{cm['metadata']['name']} key {k}" for k in sorted(masked)]
             refs[ns].append(ObjectRef.of(cm))

@@ -14,7 +14,7 @@ import yaml
 from evidence.collectors.toplevel import mounted_configmap
 from evidence.collectors.workloads import expand_env
 from evidence.inventory import Inventory, Obj
-from evidence.redact import MASK
+from evidence.redact import is_redacted
 
 # flag -> (config/env name, default). Booleans, strings, lists.
 BOOLS: dict[str, tuple[str, bool]] = {
@@ -169,7 +169,7 @@ def _env(inv: Inventory, s: Settings, ns: str, container: dict[str, Any]) -> Non
         if flag is None:
             continue
         if "value" in e:
-            if e["value"] == MASK:
+            if is_redacted(e["value"]):
                 s.unknown[flag] = f"env {name} was masked on collection"
                 continue
             _set(s, flag, e["value"], f"env {name}")
@@ -180,7 +180,7 @@ def _env(inv: Inventory, s: Settings, ns: str, container: dict[str, Any]) -> Non
             value = ((cm or {}).get("data") or {}).get(str(ref.get("key")))
             if cm is not None:
                 s.objects.append(cm)
-            if value is not None and value != MASK:
+            if value is not None and not is_redacted(value):
                 _set(s, flag, value, f"env {name} from ConfigMap {ref.get('name')}")
                 continue
         s.unknown[flag] = f"env {name} comes from a Secret or a missing key, which auditpack does not read"
@@ -192,7 +192,7 @@ def _config_file(inv: Inventory, s: Settings, ns: str, container: dict[str, Any]
     text = ((cm or {}).get("data") or {}).get(key) if cm else None
     if cm is not None:
         s.objects.append(cm)
-    if problem or not isinstance(text, str) or text == MASK:
+    if problem or not isinstance(text, str) or is_redacted(text):
         reason = problem or f"ConfigMap {ns}/{(cm or {}).get('metadata', {}).get('name')} has no readable key {key}"
         for flag in (*BOOLS, *STRINGS, *LISTS):
             s.unknown[flag] = f"--config {path}: {reason}"
@@ -216,7 +216,7 @@ def _alpha_config(inv: Inventory, s: Settings, ns: str, container: dict[str, Any
     """The YAML --alpha-config replaces header options: injectResponseHeaders Authorization = the ID token."""
     cm, key, problem = mounted_configmap(inv, ns, container, spec, path)
     text = ((cm or {}).get("data") or {}).get(key) if cm else None
-    if problem or not isinstance(text, str):
+    if problem or not isinstance(text, str) or is_redacted(text):
         s.unknown["set-authorization-header"] = f"--alpha-config {path}: {problem or 'not readable'}"
         return
     s.objects.append(cm)  # type: ignore[arg-type]
