@@ -222,7 +222,7 @@ def test_parsed_configs_keep_what_collectors_read() -> None:
 
 
 def test_secret_of_any_api_version_and_binary_private_key() -> None:
-    key_pem, cert_pem = _key_and_cert()
+    key_pem, _ = _key_and_cert()
     r = Redactor()
     odd = r.redact({"apiVersion": "v1beta1", "kind": "Secret", "metadata": {"name": "s"},
                     "data": {"k": b64(key_pem)}, "stringData": {"p": "x"}})
