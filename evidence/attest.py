@@ -31,7 +31,7 @@ from evidence import yamlfile
 from evidence.controls import Catalogue
 from evidence.errors import InputError
 from evidence.evaluate import AttestationInfo, Results
-from evidence.pack import entry_state, sha256_file, unsafe_path
+from evidence.pack import sha256_file, unsafe_path
 
 HEADER = """\
 # auditpack attestations: statements for requirements no cluster can show (see README "Attestations").
@@ -138,13 +138,18 @@ def validate(path: Path, raw: dict[str, Any], index: int, catalogue: Catalogue) 
 
 def attachment_problem(base: Path, rel: str) -> str | None:
     """Why `rel` cannot be an attachment of an attestations file in `base` (None when it can): it must be a
-    relative, normalised path inside `base` naming a regular file, with no symlink on the way."""
+    relative, normalised path inside `base` naming a regular file. A symlink is followed only when it stays inside
+    `base` (a Kubernetes ConfigMap volume links every key to its ..data directory), as in snapshot directories."""
     reason = unsafe_path(rel)
     if reason is not None:
         outside = reason == "absolute path" or ".." in rel.split("/")
         return "points outside the attestations file's directory" if outside else reason
-    state = entry_state(base, rel)
-    return None if state is None else ("does not exist" if state == "missing" else f"is {state}")
+    target = base / rel
+    if not target.exists():
+        return "does not exist"
+    if not target.resolve().is_relative_to(base.resolve()):
+        return "is a symlink that leads outside the attestations file's directory (not read)"
+    return None if target.is_file() else "is not a regular file"
 
 
 def load(path: Path, catalogue: Catalogue) -> list[Attestation]:

@@ -120,10 +120,11 @@ def dumps(data: Any) -> bytes:
     return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
 
 
-def sha256_file(path: Path) -> str:
-    """SHA-256 of a file's content; a symlink is refused (OSError ELOOP), never followed."""
+def sha256_file(path: Path, follow_symlinks: bool = True) -> str:
+    """SHA-256 of a file's content. In a pack (follow_symlinks=False) a symlink is refused (OSError ELOOP)."""
     h = hashlib.sha256()
-    with os.fdopen(_open_nofollow(path), "rb") as fh:
+    fd = os.open(path, os.O_RDONLY) if follow_symlinks else _open_nofollow(path)
+    with os.fdopen(fd, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -345,7 +346,7 @@ def verify(pack: Path) -> Verification:
             v.unsafe.append(f"{rel}: {state}")
         else:
             try:
-                digest = sha256_file(pack / rel)
+                digest = sha256_file(pack / rel, follow_symlinks=False)
             except OSError as exc:  # replaced by a symlink since the check (ELOOP), or unreadable
                 v.unsafe.append(f"{rel}: cannot be read safely ({exc.strerror})")
                 continue

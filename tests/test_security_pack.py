@@ -517,12 +517,20 @@ def test_attestation_attachments_stay_inside_their_directory(tmp_path: Path,
     entry = ('  - framework: "pci-dss"\n    requirement: "8.4.2"\n    statement: "MFA is enforced everywhere."\n'
              '    by: "Jane Doe, CISO"\n    date: 2026-11-01\n    valid_until: 2027-05-01\n    attachment: "{}"\n')
     for path, reason in (("../secret.key", "points outside"), (str(secret), "points outside"),
-                         ("link.txt", "is a symlink"), ("./link.txt", "not a normalised relative path")):
+                         ("link.txt", "is a symlink that leads outside"),
+                         ("./link.txt", "not a normalised relative path")):
         (att / "attestations.yaml").write_text("attestations:\n" + entry.format(path))
         code, _, err = cli(capsys, "collect", "--snapshot", SAMPLE, "--out", tmp_path / "p", "--attestations",
                            att / "attestations.yaml")
         assert code == 2 and "entry 1 (pci-dss 8.4.2)" in err and reason in err, (path, err)
         assert "planted" not in err and not (tmp_path / "p").exists()
+    # A link that stays inside the directory is read (a ConfigMap volume links each key to ..data/).
+    from evidence.attest import attachment_problem
+
+    (att / "..data").mkdir()
+    (att / "..data" / "policy.txt").write_text("the MFA policy")
+    (att / "policy.txt").symlink_to(Path("..data") / "policy.txt")
+    assert attachment_problem(att, "policy.txt") is None
     code, _, err = cli(capsys, "attest", "--file", att / "attestations.yaml", "--framework", "pci-dss",
                        "--requirement", "8.4.2", "--statement", "MFA is enforced everywhere.", "--by", "Jane Doe",
                        "--valid-until", "2027-05-01", "--attach", secret)
