@@ -113,9 +113,11 @@ def faults() -> list[Fault]:
 
 
 def denial_faults(kinds: list[str] | None) -> list[Fault]:
+    """One fault per catalogue type the sample cluster serves (denying a type that is not served changes nothing)."""
+    served = {(t.group, t.plural) for t in FakeAPIServer(SAMPLE).types}
     out = []
     for t in RESOURCE_TYPES:
-        if kinds and t.label not in kinds:
+        if (kinds and t.label not in kinds) or (t.group, t.plural) not in served:
             continue
         out.append(Fault(f"denied: {t.label}", f"403 on list {t.label} (cluster-wide and per namespace)",
                          token=f"deny-{t.label}"))

@@ -252,9 +252,15 @@ def _live_args(p: argparse.ArgumentParser) -> None:
                    help="list: list TLS Secrets (field selector type=kubernetes.io/tls); by-name: get only the "
                         "Secrets Ingresses, Gateways and Certificates reference, never list (the Roles of "
                         "`auditpack rbac --tls-secrets-from-cluster`); none: no Secret access (default: list)")
-    p.add_argument("--no-secrets", dest="secrets", action="store_const", const="none",
+    p.add_argument("--no-secrets", action="store_true",
                    help="same as --secrets none: certificates come from cert-manager Certificate status and "
                         "--probe-tls; the certificate controls that need a Secret are inconclusive")
+
+
+def _secrets_mode(args: argparse.Namespace) -> str:
+    if args.no_secrets and args.secrets != "list":
+        raise InputError("give --no-secrets or --secrets, not both", "--no-secrets is --secrets none")
+    return "none" if args.no_secrets else str(args.secrets)
 
 
 def _seconds(value: str) -> float:
@@ -525,7 +531,7 @@ def _collect(args: argparse.Namespace) -> int:
                           sign_key=args.sign_key, sign_cert=args.sign_cert,
                           previous=None if previous_auto else args.previous, probe=_probe_options(args),
                           attestations=args.attestations, timeout=args.timeout,
-                          request_timeout=args.request_timeout, secrets=args.secrets,
+                          request_timeout=args.request_timeout, secrets=_secrets_mode(args),
                           allow_insecure_http=args.allow_insecure_http)
         if args.out_root is not None:
             from evidence.retention import collect_to_root
@@ -608,7 +614,7 @@ def _snapshot(args: argparse.Namespace) -> int:
         inv, files = take_snapshot(RunOptions(out=args.out, snapshot=None, kubeconfig=args.kubeconfig,
                                               context=args.context, cluster_name=args.cluster_name, progress=progress,
                                               timeout=args.timeout, request_timeout=args.request_timeout,
-                                              secrets=args.secrets, allow_insecure_http=args.allow_insecure_http))
+                                              secrets=_secrets_mode(args), allow_insecure_http=args.allow_insecure_http))
     finally:
         getattr(progress, "stop", lambda: None)()
     problems = [e for e in inv.log if e.status in ("forbidden", "error")]

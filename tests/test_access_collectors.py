@@ -61,7 +61,7 @@ def test_denied_bindings_make_permissions_unknown() -> None:
     inv = inventory(ns("payments"), denied=("RoleBinding",))
     got = by_id(access.collect_subjects(inv, CDE, NOW))
     unknown = {u.field: u.reason for u in got["Group/system:authenticated"].unknown}
-    assert unknown["cluster_admin"] == "permission denied: list rolebindings"
+    assert unknown["cluster_admin"] == "permission denied: list rolebindings.rbac.authorization.k8s.io"
     assert "cde_secret_read" in unknown and "non_default_grants" in unknown
 
 

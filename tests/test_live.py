@@ -67,7 +67,12 @@ def test_live_facts_equal_snapshot_facts(srv: FakeAPIServer, tmp_path: Path) -> 
     wanted = [o for o in from_files.all_objects() if o["kind"] != "Secret" or o.get("type") == "kubernetes.io/tls"]
     assert sorted(map(key_of, from_api.all_objects())) == sorted(map(key_of, wanted))
     assert from_api.source.cluster.kube_system_uid == from_files.source.cluster.kube_system_uid
-    assert collect_all(from_api, scope, as_of).model_dump() == collect_all(from_files, scope, as_of).model_dump()
+    live_facts = collect_all(from_api, scope, as_of).model_dump()
+    # The one difference: a live pack knows who collected it, and reports that identity as an rbac_subject.
+    me = [r for r in live_facts["subjects"]["rbac_subject"] if r["collector"]]
+    assert [r["id"] for r in me] == ["ServiceAccount/auditpack/auditpack"]
+    live_facts["subjects"]["rbac_subject"].remove(me[0])
+    assert live_facts == collect_all(from_files, scope, as_of).model_dump()
     # Secrets are read only with the TLS field selector, and every list is paginated.
     secret_lists = srv.requests_for("secrets")
     assert secret_lists and all(r.query.get("fieldSelector") == "type=kubernetes.io/tls" for r in secret_lists)
@@ -480,3 +485,29 @@ def test_the_collector_with_a_broader_role_still_fails_access_cde_secrets(tmp_pa
         "(ClusterRole/auditpack-broad) (auditpack's collector, through a role broader than `auditpack rbac` generates)"]
     assert [f.status for f in findings] == ["fail"]
     assert "auditpack's collector" in findings[0].message
+
+
+def test_default_deadline_fits_inside_the_cronjobs_active_deadline() -> None:
+    """The run's --timeout default leaves time to evaluate and render before Kubernetes kills the Job's pod."""
+    from evidence.sources.limits import DEFAULT_RUN_TIMEOUT_S
+
+    job = yaml.safe_load((SAMPLE.parents[1] / "deploy" / "base" / "cronjob.yaml").read_text())
+    active = job["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"]
+    assert active - 3600 >= DEFAULT_RUN_TIMEOUT_S, (DEFAULT_RUN_TIMEOUT_S, active)
+
+
+def test_live_options_parse_and_reach_every_cluster_of_a_fleet(capsys: pytest.CaptureFixture[str]) -> None:
+    from evidence import cli, fleet
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    actions = sub.choices["collect"]._actions  # type: ignore[attr-defined]
+    for argv, forwarded in ((["--no-secrets"], ["--no-secrets"]), (["--secrets", "by-name"], ["--secrets", "by-name"]),
+                            (["--timeout", "600", "--request-timeout", "5"], ["--timeout", "600.0",
+                                                                              "--request-timeout", "5.0"])):
+        args = parser.parse_args(["collect", "--out-root", "packs", "--all-contexts", *argv])
+        assert fleet.forwarded_options(args, actions) == forwarded
+    assert cli.main(["collect", "--out", "p", "--timeout", "0"]) == 2  # a usage error, not a run
+    assert "give a positive number of seconds" in capsys.readouterr().err
+    assert cli.main(["collect", "--out", "p", "--no-secrets", "--secrets", "by-name"]) == 2
+    assert "give --no-secrets or --secrets, not both" in capsys.readouterr().err

@@ -221,29 +221,24 @@ class LiveSource:
 
         Raises ApiException for other statuses, _Retryable when the attempts are used up (its message names the
         status), _DeadlineReached when the run's deadline comes first."""
-        api = self.conn.api
-        headers_in = {"Accept": "application/json"}
-        if body is not None:
-            headers_in["Content-Type"] = "application/json"
-        method, url, headers, payload, _ = api.param_serialize(
-            method="POST" if body is not None else "GET", resource_path=path, query_params=query or [],
-            header_params=headers_in, body=body, auth_settings=["BearerToken"])
+        send = _sender(self.conn.api, path, query or [], body)
         delay = 0.5
+        reason = ""
         for attempt in range(1, attempts + 1):
             remaining = self._remaining()
             if remaining <= 0:
-                raise _DeadlineReached()
+                raise _DeadlineReached(reason)
             timeout = (min(CONNECT_TIMEOUT_S, remaining), min(self.request_timeout, remaining))
             try:
-                resp = api.call_api(method, url, header_params=headers, body=payload, _request_timeout=timeout)
-                data = resp.read()
-                if resp.status == 429 or resp.status >= 500:
-                    raise _Retryable(_answer(resp.status, data), _retry_after(resp.getheader("Retry-After")),
-                                     resp.status)
-                if resp.status == 410:
+                status, reason_phrase, data, header = send(timeout)
+                if status == 429 or status >= 500:
+                    raise _Retryable(_answer(status, data), _retry_after(header("Retry-After")), status)
+                if status == 410:
                     raise _Gone()
-                if not 200 <= resp.status < 300:
-                    raise ApiException(status=resp.status, reason=resp.reason, body=data)
+                if not 200 <= status < 300:
+                    failure = ApiException(status=status, reason=reason_phrase)
+                    failure.body = data  # (a keyword only from kubernetes 37 on)
+                    raise failure
                 gc.disable()  # decoding allocates many small objects; the collector would only slow it down
                 try:
                     return orjson.loads(data)
@@ -262,12 +257,12 @@ class LiveSource:
                 wait, reason = delay, _reason(exc)
             except (urllib3.exceptions.TimeoutError, urllib3.exceptions.ProtocolError) as exc:
                 if self._remaining() <= 0:
-                    raise _DeadlineReached() from None
+                    raise _DeadlineReached(_reason(exc)) from None
                 if attempt == attempts:
                     raise
                 wait, reason = delay, _reason(exc)
             if wait >= self._remaining():
-                raise _DeadlineReached()
+                raise _DeadlineReached(reason)
             self.progress.retry(path, f"{reason} (attempt {attempt} of {attempts})", wait)
             self.sleep(wait)
             delay = min(delay * 2, BACKOFF_CAP_S)
@@ -291,7 +286,7 @@ class LiveSource:
             raise CollectionError(f"cannot reach the API server {self.conn.server}: {_reason(exc)}",
                                   "check the server address, VPN/firewall, and that the cluster is up") from None
         try:
-            ks = self._get("/api/v1/namespaces/kube-system")
+            ks = self._get("/api/v1/namespaces/kube-system", attempts=2)
         except ApiException as exc:
             if exc.status == 401 or not exc.status:
                 raise _fatal(self.conn.server, exc) from None
@@ -547,9 +542,10 @@ class LiveSource:
                 f"{t.label}: {_status_message(exc)}"
             return CollectionEntry(group=t.group, kind=t.kind, status=status, message=message,
                                    duration_s=time.monotonic() - start)
-        except _DeadlineReached:
+        except _DeadlineReached as exc:
+            after = f", after: {exc}" if str(exc) else ""
             return CollectionEntry(group=t.group, kind=t.kind, status="error",
-                                   message=f"{self._deadline_message()} while listing {t.label}",
+                                   message=f"{self._deadline_message()} while listing {t.label}{after}",
                                    duration_s=time.monotonic() - start)
         except (_Retryable, _Gone, urllib3.exceptions.HTTPError) as exc:
             self._check_stopped(exc)
@@ -597,6 +593,49 @@ class LiveSource:
                                           "restarting the list", 0)
                 continue
         raise _Gone()
+
+
+_Answer = tuple[int, str, bytes, Callable[[str], "str | None"]]  # status, reason phrase, body, header getter
+
+
+def _sender(api: client.ApiClient, path: str, query: list[tuple[str, Any]],
+            body: dict[str, Any] | None) -> Callable[[tuple[float, float]], _Answer]:
+    """One raw request (no model deserialisation) through the client, whatever its generation: kubernetes >= 37
+    (OpenAPI generator 7: param_serialize + call_api returning the response) or older releases (call_api with
+    _preload_content=False, raising ApiException for every non-2xx answer). Every status comes back as data, so
+    the retry policy above is the same for both."""
+    method = "POST" if body is not None else "GET"
+    headers_in = {"Accept": "application/json"}
+    if body is not None:
+        headers_in["Content-Type"] = "application/json"
+    if hasattr(api, "param_serialize"):
+        verb, url, headers, payload, _ = api.param_serialize(
+            method=method, resource_path=path, query_params=query, header_params=headers_in, body=body,
+            auth_settings=["BearerToken"])
+
+        def send_new(timeout: tuple[float, float]) -> _Answer:
+            resp = api.call_api(verb, url, header_params=headers, body=payload, _request_timeout=timeout)
+            data = resp.read()
+            return int(resp.status), str(resp.reason or ""), data, resp.getheader
+
+        return send_new
+
+    def send_old(timeout: tuple[float, float]) -> _Answer:
+        # ApiClient.request, not call_api: the older call_api fails on its own TLS errors (it decodes a None body).
+        headers, params = dict(headers_in), list(query)
+        api.update_params_for_auth(headers, params, ["BearerToken"])
+        try:
+            resp = api.request(method, api.configuration.host + path, query_params=params, headers=headers,
+                               body=body, _preload_content=False, _request_timeout=timeout)
+        except ApiException as exc:
+            if not exc.status:
+                raise  # TLS or connection failure: status 0, handled by the callers
+            data = exc.body.encode() if isinstance(exc.body, str) else (exc.body or b"")
+            got = exc.headers or {}
+            return int(exc.status), str(exc.reason or ""), data, lambda name: got.get(name)
+        return int(resp.status), str(resp.reason or ""), resp.data, resp.getheader
+
+    return send_old
 
 
 _SERVER_HINT = "the API server is up but cannot serve reads: check etcd and the aggregated APIs " \
