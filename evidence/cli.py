@@ -674,8 +674,10 @@ def _verify(pack: Path, public_key: Path | None, trust_cert: Path | None = None)
         print(f"{pack}: NOT intact: {len(v.problems())} problem(s) above")
         return EXIT_FAILURES
     if sig.status in ("invalid", "other-key"):
+        print(f"{pack}: files intact, but NOT authentic: the signature does not hold")
         return EXIT_BAD_SIGNATURE
     if sig.status == "missing" and (anchor is not None or sig.declared):
+        print(f"{pack}: files intact, but NOT authentic: the signature is missing")
         return EXIT_UNSIGNED
     if sig.status != "valid":
         what = "unsigned" if sig.status == "missing" else "signed by an unverified key"
