@@ -221,7 +221,10 @@ the attachment's SHA-256 and the expiry. After valid_until it is listed as expir
     ctl = sub.add_parser("controls", help="list, check and document controls")
     ctl_sub = ctl.add_subparsers(dest="controls_command", metavar="ACTION")
     ls = ctl_sub.add_parser("list", help="list controls and the requirements they evidence")
-    ls.add_argument("--framework", metavar="ID", help="only controls citing this framework (pci-dss, gdpr, ...)")
+    ls.add_argument("--framework", metavar="ID", help="only controls citing this framework (pci-dss, gdpr, ...), "
+                    "then every requirement of it with its status")
+    ls.add_argument("--pack", type=Path, metavar="DIR", help="with --framework: the requirement statuses of this "
+                    "pack (default: the best status the catalogue allows each requirement)")
     ls.add_argument("--controls", type=Path, action="append", metavar="DIR", help="extra controls directory")
     chk = ctl_sub.add_parser("check", help="validate control files (schema and CEL) without collecting")
     chk.add_argument("--controls", type=Path, action="append", metavar="DIR", help="extra controls directory")
@@ -521,6 +524,7 @@ def _attest(args: argparse.Namespace) -> int:
 
 def _collect(args: argparse.Namespace) -> int:
     from evidence.pipeline import RunOptions, collect
+    from evidence.render.data import REQUIREMENT_ORDER
 
     previous_auto = _check_retention_args(args)
     progress = _progress() if args.snapshot is None else None
@@ -549,7 +553,8 @@ def _collect(args: argparse.Namespace) -> int:
                            ("pass", "fail", "inconclusive", "manual", "waived", "not_applicable") if r.control_counts.get(s))
         print(f"wrote {summary.pack} ({len(r.controls)} controls: {counts})")
         for fw in r.frameworks:
-            fc = ", ".join(f"{n} {s}" for s, n in sorted(fw.counts.items()))
+            fc = ", ".join(f"{fw.counts[s]} {s.replace('_', ' ')}" for s in REQUIREMENT_ORDER
+                           if fw.counts.get(s))
             attested = f"; {fw.attested} with a current attestation" if fw.attested else ""
             print(f"  {fw.title} {fw.version}: {fw.requirements} requirements ({fc}{attested})")
         for problem in r.collection_problems:
@@ -747,6 +752,11 @@ def _controls(args: argparse.Namespace) -> int:
     fw = getattr(args, "framework", None)
     if fw and cat.framework(fw) is None:
         raise AuditpackError(f"unknown framework {fw!r}", "use one of: " + ", ".join(f.id for f in cat.frameworks))
+    pack = getattr(args, "pack", None)
+    if pack is not None and not fw:
+        raise AuditpackError("--pack needs --framework", "for example: auditpack controls list --framework pci-dss "
+                             "--pack PACK")
+    results = _pack_results(pack) if pack is not None else None
     rows: list[dict[str, Any]] = []
     for c in cat.controls:
         if fw and fw not in c.spec.requirements:
@@ -759,7 +769,54 @@ def _controls(args: argparse.Namespace) -> int:
         print(f"{r['id']:<{width}}  {r['severity']:<8}  {r['subject']:<12}  {r['title']}")
         print(f"{'':<{width}}  {'':<8}  {'':<12}  -> {r['reqs']}")
     print(f"{len(rows)} controls")
+    if fw:
+        _requirement_rows(cat, fw, pack, results)
     return EXIT_OK
+
+
+def _pack_results(pack: Path) -> Any:
+    from evidence.evaluate import Results
+
+    path = pack / "results.json"
+    try:
+        return Results.model_validate_json(path.read_bytes())
+    except (FileNotFoundError, NotADirectoryError):
+        raise AuditpackError(f"{path} does not exist", "pass a pack directory written by `auditpack collect`") \
+            from None
+    except ValueError as exc:
+        raise AuditpackError(f"{path}: not a results file of this auditpack version ({str(exc).splitlines()[0]})",
+                             "run `auditpack verify` on the pack") from None
+
+
+def _requirement_rows(cat: Any, fw_id: str, pack: Path | None, results: Any) -> None:
+    """`controls list --framework X`: one row per requirement with its status (issue 12), from a pack's
+    results.json, or else the best the catalogue allows (pass only for `full` with nothing manual left)."""
+    from evidence.evaluate import REQUIREMENT_LABELS, requirement_status
+    from evidence.render.data import REQUIREMENT_ORDER
+
+    fw = cat.framework(fw_id)
+    mapped: dict[str, list[str]] = {}
+    for c in cat.controls:
+        for rid in c.spec.requirements.get(fw_id, []):
+            mapped.setdefault(rid, []).append(c.id)
+    if results is not None:
+        got = {r.id: (r.status, r.controls) for r in results.requirements if r.framework == fw_id}
+        heading = f"status in {pack}"
+    else:
+        # The best outcome: every control passing (a requirement no control covers stays manual).
+        got = {r.id: (requirement_status(r.automatable, r.manual_evidence, ["pass"] * len(mapped.get(r.id, []))),
+                      mapped.get(r.id, [])) for r in fw.requirements}
+        heading = "best status the catalogue allows (--pack PACK for a pack's)"
+    print(f"\n{fw.title} {fw.version}: {len(fw.requirements)} requirements, {heading}")
+    width = max((len(r.id) for r in fw.requirements), default=6)
+    counts: dict[str, int] = {}
+    for r in fw.requirements:
+        status, controls = got.get(r.id, ("manual", []))
+        counts[status] = counts.get(status, 0) + 1
+        print(f"{r.id:<{width}}  {status:<14}  {r.automatable:<7}  {r.title}")
+        print(f"{'':<{width}}  {REQUIREMENT_LABELS.get(status, status)}"
+              + (f"; controls: {', '.join(controls)}" if controls else ""))
+    print(", ".join(f"{counts[s]} {s}" for s in REQUIREMENT_ORDER if counts.get(s)))
 
 
 if __name__ == "__main__":

@@ -27,8 +27,10 @@ class ChangedRequirement(BaseModel):
     framework: str
     id: str
     title: str
-    before: str
+    before: str  # requirement statuses (evaluate.RequirementStatus), e.g. automated_pass
     after: str
+    note: str | None = Field(default=None, description="why the status may have changed without the cluster "
+                             "changing, e.g. the earlier pack predates the requirement statuses of issue 12")
 
 
 class Changes(BaseModel):
@@ -113,13 +115,21 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> Changes:
     for r in new["results"]["requirements"]:
         prev = old_req.get((r["framework"], r["id"]))
         if prev is not None and prev["status"] != r["status"]:
+            # Packs written before issue 12 rolled a requirement up to "pass" whenever its controls passed; they
+            # carry no status_text. Their pass -> automated_pass is the new rule, not a change in the cluster.
+            note = (_OLD_ROLL_UP if "status_text" not in prev and prev["status"] == "pass"
+                    and r["status"] == "automated_pass" else None)
             changes.requirements_changed.append(ChangedRequirement(framework=r["framework"], id=r["id"],
                                                                    title=r["title"], before=prev["status"],
-                                                                   after=r["status"]))
+                                                                   after=r["status"], note=note))
     old_ids = {c["id"] for c in old["results"]["controls"]}
     new_ids = {c["id"] for c in new["results"]["controls"]}
     changes.controls_added, changes.controls_removed = sorted(new_ids - old_ids), sorted(old_ids - new_ids)
     return changes
+
+
+_OLD_ROLL_UP = ("the earlier pack read pass when every control passed; a requirement now passes only when its "
+                "controls cover all of it")
 
 
 def _scope_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -160,5 +170,6 @@ def text(changes: Changes) -> str:
         lines.append(f"{title}: {len(entries)}")
         lines += [f"  {e}" for e in entries]
     lines.append(f"requirements changed: {len(changes.requirements_changed)}")
-    lines += [f"  {r.framework} {r.id} {r.title}: {r.before} -> {r.after}" for r in changes.requirements_changed]
+    lines += [f"  {r.framework} {r.id} {r.title}: {r.before.replace('_', ' ')} -> {r.after.replace('_', ' ')}"
+              + (f"  ({r.note})" if r.note else "") for r in changes.requirements_changed]
     return "\n".join(lines) + "\n"

@@ -42,26 +42,33 @@ REQUIREMENT_LABELS: dict[str, str] = {
     "not_applicable": "Not applicable per cluster evidence, assessor to confirm",
     "manual": "Not tested by auditpack: assessor evidence required",
 }
-# The definition of each, in the words of a Report on Compliance (in place, not in place, not tested, not
-# applicable); shown once in the PDF's method chapter and in the workbook's Legend sheet.
+# What each means, and the Report on Compliance finding it corresponds to (in place, not in place, not tested,
+# not applicable); shown once in the PDF's method chapter and in the workbook's Legend sheet.
+REQUIREMENT_QSA_TERMS: dict[str, str] = {
+    "pass": "in place",
+    "automated_pass": "not yet in place: the cluster's part is shown, the rest needs the assessor",
+    "fail": "not in place",
+    "inconclusive": "not tested",
+    "waived": "not in place (exception accepted by the organisation)",
+    "not_applicable": "not applicable, once the assessor has confirmed and documented why",
+    "manual": "not tested by auditpack",
+}
 REQUIREMENT_DEFINITIONS: dict[str, str] = {
-    "pass": "In place. The catalogue rates the requirement fully automatable for the cluster, nothing manual "
-            "remains, and every control behind it passed on the evidence in this pack.",
-    "automated_pass": "Not yet in place: every automated control behind the requirement passed, but they cover only "
-                      "the cluster's part of it. The assessor examines the evidence listed under Evidence to attach "
-                      "before concluding in place.",
-    "fail": "Not in place. At least one automated control behind the requirement failed; an attestation may "
-            "cover the manual part, but the automated part failed.",
-    "inconclusive": "Not tested. No control failed, but at least one could not reach a verdict: evidence was "
-                    "missing, denied or could not be interpreted. Never counted as in place.",
-    "waived": "Not in place. Failures behind the requirement are accepted by a documented, unexpired waiver "
-              "(reason, approver, ticket, expiry); the assessor judges whether it is an acceptable exception.",
-    "not_applicable": "Not applicable per cluster evidence, assessor to confirm. Every control behind the "
-                      "requirement found nothing in the cluster it applies to; PCI DSS asks the assessor to "
-                      "document why it does not apply.",
-    "manual": "Not tested by auditpack. No automated control covers the requirement, or its evidence lives "
-              "outside the cluster. The compliance team attaches the evidence named; an attestation is shown "
-              "beside the status and never changes it.",
+    "pass": "The catalogue rates the requirement fully automatable for the cluster, nothing manual remains, and "
+            "every control behind it passed on the evidence in this pack.",
+    "automated_pass": "Every automated control behind the requirement passed, but they cover only part of it. The "
+                      "assessor examines the evidence listed under Evidence to attach before concluding.",
+    "fail": "At least one automated control behind the requirement failed. An attestation may cover the manual "
+            "part; it does not cover the failed automated part.",
+    "inconclusive": "No control failed, but at least one could not reach a verdict: evidence was missing, denied or "
+                    "could not be interpreted. Never counted as in place.",
+    "waived": "Failures behind the requirement are accepted by a documented, unexpired waiver (reason, approver, "
+              "ticket, expiry); the assessor judges whether the exception is acceptable.",
+    "not_applicable": "Every control behind the requirement found nothing in the cluster it applies to. PCI DSS asks "
+                      "the assessor to document why a requirement does not apply.",
+    "manual": "No automated control covers the requirement, or its evidence lives outside the cluster. The "
+              "compliance team attaches the evidence named; an attestation is shown beside the status and never "
+              "changes it.",
 }
 # Control and finding statuses, defined in the same words (PDF method chapter, workbook legend).
 STATUS_DEFINITIONS: dict[str, str] = {
@@ -324,13 +331,12 @@ class Results(BaseModel):
 
 
 def _aggregate(statuses: list[str]) -> Status:
-    # manual (evidence to attach) outranks pass: a control is not passed while part of it awaits people.
-    order: tuple[Status, ...] = ("fail", "inconclusive", "manual", "pass")
+    # manual (evidence to attach) outranks pass: a control is not passed while part of it awaits people. A waived
+    # subject outranks both: an accepted failure is still a failure, never hidden behind the subjects that pass.
+    order: tuple[Status, ...] = ("fail", "inconclusive", "waived", "manual", "pass")
     for s in order:
         if s in statuses:
             return s
-    if statuses and all(s == "waived" for s in statuses if s != "not_applicable") and "waived" in statuses:
-        return "waived"
     return "not_applicable"
 
 

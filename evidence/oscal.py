@@ -5,7 +5,10 @@ evidence digest and every evidence file's hash.
 
 One result per run; one observation per evaluated (control, subject) with its relevant evidence pointing to the
 pack files (back-matter resources carrying their SHA-256); one finding per framework requirement with automated
-controls, an attestation or a waiver, its target status `satisfied` only when it passed.
+controls, an attestation or a waiver, its target status `satisfied` only when the requirement itself passed (rated
+fully automatable, nothing manual left, every control passing: evaluate.requirement_status). Every other status,
+automated_pass included, is `not-satisfied`, with the nuance in props (auditpack-status, auditpack-status-text) and
+remarks (what the assessor still needs).
 """
 
 from __future__ import annotations
@@ -97,7 +100,8 @@ def assessment_results(evidence: dict[str, Any], digest: str, results: dict[str,
             "title": f"{r['framework']} {r['id']}: {r['title']}",
             "description": r["summary"],
             "props": [_prop("auditpack-status", r["status"]), _prop("framework", r["framework"]),
-                      _prop("requirement", token(r["id"]))],
+                      _prop("requirement", token(r["id"])),
+                      *([_prop("auditpack-status-text", r["status_text"])] if r.get("status_text") else [])],
             "target": {
                 "type": "objective-id",
                 "target-id": token(f"{r['framework']}_{r['id']}"),
@@ -106,13 +110,22 @@ def assessment_results(evidence: dict[str, Any], digest: str, results: dict[str,
                            "reason": "pass" if satisfied else ("fail" if r["status"] == "fail" else "other")},
             },
         }
-        if r["status"] not in ("pass", "fail"):
-            finding["target"]["status"]["remarks"] = {
+        if r["status"] != "pass":
+            remarks = {
+                "automated_pass": "Automated checks pass: assessor evidence required. They cover only the cluster's "
+                                  "part of the requirement; not counted as satisfied.",
                 "inconclusive": "Evidence was missing, denied or unparseable; not counted as satisfied.",
                 "waived": "A documented, unexpired waiver applies to the failing subjects.",
                 "manual": "No automated evidence; see the attestation.",
-                "not_applicable": "The automated controls found nothing in scope to assess.",
+                "not_applicable": "Not applicable per cluster evidence, assessor to confirm: the automated controls "
+                                  "found nothing in scope to assess.",
+                "fail": "An automated control failed.",
             }.get(r["status"], r["status"])
+            if attestation and r["status"] in ("fail", "inconclusive", "waived"):
+                remarks += " A current attestation covers the manual part only; the automated part did not pass."
+            if r.get("manual_evidence"):
+                remarks += f" Evidence the assessor needs: {r['manual_evidence']}"
+            finding["target"]["status"]["remarks"] = remarks
         if related:
             finding["related-observations"] = related
         if attestation:

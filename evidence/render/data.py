@@ -14,6 +14,12 @@ SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 STATUS_LABEL = {"pass": "Pass", "fail": "Fail", "inconclusive": "Inconclusive", "not_applicable": "Not applicable",
                 "manual": "Manual", "waived": "Waived"}
 STATUS_ORDER = ("fail", "inconclusive", "waived", "pass", "not_applicable", "manual")
+# Requirement statuses (evaluate.RequirementStatus) have their own badges: a requirement's "pass" means more than a
+# control's, and automated_pass / not_applicable need the assessor. The full wording is REQUIREMENT_LABELS.
+REQUIREMENT_BADGE = {"pass": "Pass", "automated_pass": "Automated pass", "fail": "Fail", "inconclusive": "Inconclusive",
+                     "waived": "Waived", "not_applicable": "N/A: to confirm", "manual": "Manual"}
+# Column order of requirement counts: in place, then what needs the assessor, then what is not in place.
+REQUIREMENT_ORDER = ("pass", "automated_pass", "fail", "inconclusive", "waived", "not_applicable", "manual")
 
 
 @dataclass

@@ -10,8 +10,25 @@ from typing import Any
 import jinja2
 import orjson
 
-from evidence.evaluate import ControlResult, FamilySummary, Finding, FrameworkSummary, RequirementResult
-from evidence.render.data import SEVERITY_RANK, STATUS_LABEL, STATUS_ORDER, ReportData
+from evidence.evaluate import (
+    REQUIREMENT_DEFINITIONS,
+    REQUIREMENT_LABELS,
+    REQUIREMENT_QSA_TERMS,
+    STATUS_DEFINITIONS,
+    ControlResult,
+    FamilySummary,
+    Finding,
+    FrameworkSummary,
+    RequirementResult,
+)
+from evidence.render.data import (
+    REQUIREMENT_BADGE,
+    REQUIREMENT_ORDER,
+    SEVERITY_RANK,
+    STATUS_LABEL,
+    STATUS_ORDER,
+    ReportData,
+)
 from evidence.resources import data_dir
 
 TEMPLATE = "report.html.j2"
@@ -74,6 +91,11 @@ class View:
     problems: dict[str, list[Finding]]
     log: LogView
     statuses: tuple[str, ...] = SUMMARY_STATUSES
+    requirement_statuses: tuple[str, ...] = REQUIREMENT_ORDER
+    # Each status defined once, in the method chapter (evaluate.py holds the words).
+    requirement_definitions: tuple[tuple[str, str, str, str], ...] = tuple(
+        (s, REQUIREMENT_LABELS[s], REQUIREMENT_QSA_TERMS[s], REQUIREMENT_DEFINITIONS[s]) for s in REQUIREMENT_ORDER)
+    status_definitions: tuple[tuple[str, str], ...] = tuple((s, STATUS_DEFINITIONS[s]) for s in SUMMARY_STATUSES)
     evidence_shown: int = EVIDENCE_SHOWN
     findings_shown: int = FINDINGS_SHOWN
     top_shown: int = TOP_FAILURES
@@ -149,6 +171,10 @@ def status_label(status: str) -> str:
     return STATUS_LABEL.get(status, status)
 
 
+def requirement_label(status: str) -> str:
+    return REQUIREMENT_BADGE.get(status, status)
+
+
 def _parse(value: datetime | str | None) -> datetime | None:
     if value is None or value == "":
         return None
@@ -193,6 +219,12 @@ def status_counts(counts: dict[str, int]) -> list[tuple[str, int]]:
     return known + sorted((s, n) for s, n in counts.items() if s not in SUMMARY_STATUSES and n)
 
 
+def requirement_counts(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """Requirement status counts in reading order (in place first), unknown statuses last."""
+    known = [(s, counts[s]) for s in REQUIREMENT_ORDER if counts.get(s)]
+    return known + sorted((s, n) for s, n in counts.items() if s not in REQUIREMENT_ORDER and n)
+
+
 def severity_label(value: str) -> str:
     return value.capitalize()
 
@@ -207,6 +239,7 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(status_label=status_label, status_counts=status_counts, severity=severity_label,
+                       requirement_label=requirement_label, requirement_counts=requirement_counts,
                        datetime=format_datetime, date=format_date, time=format_time, short=short,
                        thousands=thousands)
     return env

@@ -1,7 +1,7 @@
 """Writes control-matrix.xlsx, the workbook the compliance team keeps and works in, from a pack's data files.
 
-Sheets: Summary, Requirements (one row per framework requirement, with columns people fill in and a hidden
-Key that ties each row to this pack), Controls, Findings, Evidence (every inventory object), Files (every
+Sheets: Summary, Legend (every control, finding and requirement status defined), Requirements (one row per
+framework requirement, with columns people fill in and a hidden Key that ties each row to this pack), Controls, Findings, Evidence (every inventory object), Files (every
 pack data file), Collection (what was read from the cluster). Statuses are written exactly as results.json
 holds them (plain lower-case values, so filters and formulas work); colour only repeats the label.
 
@@ -26,12 +26,20 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from evidence.render.data import ReportData
+from evidence.evaluate import (
+    REQUIREMENT_DEFINITIONS,
+    REQUIREMENT_LABELS,
+    REQUIREMENT_QSA_TERMS,
+    STATUS_DEFINITIONS,
+)
+from evidence.render.data import REQUIREMENT_ORDER, STATUS_LABEL, ReportData
 
 # Status columns in the order the summary tables show them; values are results.json's own.
 STATUSES = ("pass", "fail", "inconclusive", "waived", "not_applicable", "manual")
-STATUS_FILL = {"pass": "C6EFCE", "fail": "FFC7CE", "inconclusive": "FFEB9C", "waived": "DDEBF7",
-               "not_applicable": "EDEDED", "manual": "E4DFEC"}
+# Requirement statuses (evaluate.RequirementStatus) are counted in their own columns: automated_pass is not a pass.
+REQUIREMENT_STATUSES = REQUIREMENT_ORDER
+STATUS_FILL = {"pass": "C6EFCE", "automated_pass": "E2EFDA", "fail": "FFC7CE", "inconclusive": "FFEB9C",
+               "waived": "DDEBF7", "not_applicable": "EDEDED", "manual": "E4DFEC"}
 ATTESTATION = ("attested", "not attested", "not applicable", "in progress")
 HEADER_FILL = "D9E1F2"
 YOURS_FILL = "FFF2CC"  # header of the columns people fill in
@@ -70,6 +78,7 @@ def render(root: Path, evidence: dict[str, Any], digest: str, out: Path) -> None
     book = _Book(wb, styled_data=not stream)
     _properties(wb, data)
     _summary(book, data)
+    _legend(book)
     _requirements(book, data)
     _controls(book, data)
     _findings(book, data)
@@ -371,9 +380,9 @@ def _summary(book: _Book, data: ReportData) -> None:
             rows[-1][1].fill = book.fills["inconclusive"]
 
     rows += [[], [bold("Requirements by framework", book.section_font)]]
-    rows.append(head(["Framework", "Title", "Version", *STATUSES, "Total", "Automated"], status_from=3))
+    rows.append(head(["Framework", "Title", "Version", *REQUIREMENT_STATUSES, "Total", "Automated"], status_from=3))
     for fw in r.frameworks:
-        counts = [text(fw.counts.get(s, 0)) for s in STATUSES]
+        counts = [text(fw.counts.get(s, 0)) for s in REQUIREMENT_STATUSES]
         rows.append([text(fw.id), text(fw.title), text(fw.version), *counts, text(fw.requirements),
                      text(fw.automated)])
 
@@ -396,14 +405,25 @@ def _summary(book: _Book, data: ReportData) -> None:
     # Last, so that its autofilter (one per sheet) hides nothing above it.
     rows += [[], [bold("Requirements by family", book.section_font)]]
     first = len(rows) + 1
-    rows.append(head(["Framework", "Family", "Family id", *STATUSES], status_from=3))
+    rows.append(head(["Framework", "Family", "Family id", *REQUIREMENT_STATUSES], status_from=3))
     for fw in r.frameworks:
         for fam in fw.families:
             rows.append([text(fw.id), text(fam.title), text(fam.id),
-                         *[text(fam.counts.get(s, 0)) for s in STATUSES]])
+                         *[text(fam.counts.get(s, 0)) for s in REQUIREMENT_STATUSES]])
     for row in rows:
         ws.append(row)
-    ws.auto_filter.ref = f"A{first}:I{len(rows)}"
+    ws.auto_filter.ref = f"A{first}:{get_column_letter(3 + len(REQUIREMENT_STATUSES))}{len(rows)}"
+
+
+def _legend(book: _Book) -> None:
+    """Every status the workbook uses, defined once: requirement statuses (with the Report on Compliance finding
+    they correspond to) and control and finding statuses. The words are evaluate.py's, as in the PDF."""
+    cols = [Col("Applies to"), Col("Status", "status"), Col("Label", "wrap", width=36),
+            Col("Report on Compliance", "wrap", width=30), Col("Meaning", "wrap", width=WRAP_WIDTH)]
+    rows: list[list[Any]] = [["Requirement", s, REQUIREMENT_LABELS[s], REQUIREMENT_QSA_TERMS[s],
+                              REQUIREMENT_DEFINITIONS[s]] for s in REQUIREMENT_STATUSES]
+    rows += [["Control and finding", s, STATUS_LABEL[s], None, STATUS_DEFINITIONS[s]] for s in STATUSES]
+    book.table("Legend", cols, rows)
 
 
 def _requirements(book: _Book, data: ReportData) -> None:
@@ -413,7 +433,8 @@ def _requirements(book: _Book, data: ReportData) -> None:
     short = data.digest[:12]
     cols = [
         Col("Framework"), Col("Requirement"), Col("Family", "wrap", width=32), Col("Title", "wrap"),
-        Col("Status", "status"), Col("Automated"), Col("Automatable"), Col("Frequency", "wrap", width=26),
+        Col("Status", "status"), Col("Status meaning", "wrap", width=36), Col("Automated"), Col("Automatable"),
+        Col("Frequency", "wrap", width=26),
         # PCI DSS: "new in v4.0, mandatory since 31 March 2025" or "superseded by ..."; who the requirement binds.
         Col("New in v4.0", "wrap", width=30), Col("Applies to", width=18),
         Col("Controls", "wrap"), Col("Control statuses", "wrap"),
@@ -440,7 +461,7 @@ def _requirements(book: _Book, data: ReportData) -> None:
         until, state, links, owners = attested(q)
         prev = carried.get((q.framework, q.id), {})
         rows.append([q.framework, q.id, family.get((q.framework, q.family), q.family), q.title, q.status,
-                     "automated" if q.controls else "manual", q.automatable, q.frequency,
+                     q.status_text, "automated" if q.controls else "manual", q.automatable, q.frequency,
                      _lines(t for t in (q.new_in_v4, q.superseded) if t) or None, q.applies_to, ", ".join(q.controls),
                      _lines(f"{c}: {control_status.get(c, 'unknown')}" for c in q.controls), q.manual_evidence,
                      until, prev.get("owner") or owners, state or prev.get("attestation"), prev.get("comment"),
@@ -531,7 +552,7 @@ def _changes(book: _Book, data: ReportData) -> None:
                  for i in ch.get(kind, [])]
     for kind in ("subjects_added", "subjects_removed", "waivers_expired", "scope_changes"):
         rows += [[kind.replace("_", " "), None, entry, None, None, None] for entry in ch.get(kind, [])]
-    rows += [["requirement changed", f"{r['framework']} {r['id']}", r["title"], r["before"], r["after"], None]
+    rows += [["requirement changed", f"{r['framework']} {r['id']}", r["title"], r["before"], r["after"], r.get("note")]
              for r in ch.get("requirements_changed", [])]
     cols = [Col("Change"), Col("Control / requirement"), Col("Subject", "wrap"), Col("Before", "status"),
             Col("Now", "status"), Col("Message", "wrap")]
