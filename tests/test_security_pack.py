@@ -552,3 +552,14 @@ def test_snapshot_symlink_pointing_outside_is_not_read(tmp_path: Path) -> None:
     assert inv.get("Namespace", None, "planted-outside", group="") is None
     assert any("planted.yaml" in s and "symlink" in s for s in inv.skipped), inv.skipped
     assert inv.get("Namespace", None, "payments", group="") is not None
+
+
+def test_a_file_at_out_is_called_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """issue 15: a file at --out used to get "already exists and is not empty"."""
+    target = tmp_path / "report.pdf"
+    target.write_text("keep me")
+    code, _, err = cli(capsys, "collect", "--snapshot", SAMPLE, "--out", target)
+    assert code == 2 and f"{target} is a file, not a directory" in err and len(err.strip().splitlines()) == 2
+    code, _, err = cli(capsys, "keys", "generate", "--out", target)
+    assert code == 2 and f"{target} is a file, not a directory" in err
+    assert target.read_text() == "keep me"
