@@ -183,3 +183,40 @@ def test_example_overlay_sets_image_scope_and_volume(built: dict[tuple[str, str]
     assert pod["volumes"][2]["configMap"]["name"] == cm["metadata"]["name"]
     assert overlay[("PersistentVolumeClaim", "auditpack-packs")]["spec"]["resources"]["requests"]["storage"] == "50Gi"
     assert overlay[("ClusterRole", "auditpack")] == built[("ClusterRole", "auditpack")]
+
+
+def test_cronjob_signs_every_pack_with_the_mounted_key(built: dict[tuple[str, str], Any]) -> None:
+    pod = built[("CronJob", "auditpack")]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    args = build_parser().parse_args(c["args"])
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert Path(str(args.sign_key)).parent == Path(mounts["signing-key"]["mountPath"])
+    assert mounts["signing-key"]["readOnly"] is True
+    secret = volumes["signing-key"]["secret"]
+    assert secret["secretName"] == "auditpack-signing-key" and secret["defaultMode"] == 0o400
+
+
+def test_example_overlay_uploads_to_object_lock_and_never_grants_delete(cli, tmp_path: Path) -> None:
+    import json
+
+    overlay = kustomize(OVERLAY)
+    pod = overlay[("CronJob", "auditpack")]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    args = build_parser().parse_args(pod["containers"][0]["args"])
+    assert args.upload == "s3://acme-compliance-evidence/auditpack" and args.retain == "7y"
+    assert args.retain_mode == "COMPLIANCE" and not args.allow_mutable and args.sign_key is not None
+    sa = overlay[("ServiceAccount", "auditpack")]
+    assert "eks.amazonaws.com/role-arn" in sa["metadata"]["annotations"]  # credentials from IRSA, not from flags
+    policy = json.loads((OVERLAY / "iam-policy.json").read_text())
+    actions = {a for st in policy["Statement"] for a in st["Action"]}
+    assert {"s3:PutObject", "s3:PutObjectRetention", "s3:GetObject"} <= actions
+    assert not any("Delete" in a or a.endswith("*") or "BypassGovernance" in a for a in actions)
+    prefix = args.upload.removeprefix("s3://").split("/", 1)
+    assert all(r.startswith(f"arn:aws:s3:::{prefix[0]}") for st in policy["Statement"] for r in [st["Resource"]])
+    # The manual step the README documents: the Secret comes from `keys generate --kubernetes-secret`.
+    result = cli("keys", "generate", "--out", tmp_path / "keys", "--kubernetes-secret", "auditpack-signing-key")
+    assert result.code == 0, result.err
+    secret = yaml.safe_load(result.out)
+    validate(secret)
+    assert set(secret["data"]) == {"auditpack-signing.key", "auditpack-signing.crt"}
+    assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == ["auditpack-signing.crt", "auditpack-signing.pub"]
