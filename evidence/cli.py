@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from evidence import __version__
+from evidence import __version__, storage_cli
 from evidence.errors import (
     EXIT_BAD_INPUT,
     EXIT_BAD_SIGNATURE,
@@ -108,6 +108,7 @@ DIR/fleet/<timestamp>/ and exits with the worst of its clusters' codes (4, then 
 
     _retention_args(c)
     _probe_args(c)
+    storage_cli.upload_args(c)
 
     s = sub.add_parser("snapshot", help="read the live cluster and write a redacted snapshot for offline audits",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""\
@@ -167,7 +168,8 @@ exit codes of verify (when several apply, the first in this list wins):
   0  intact and signed by the trusted key or certificate
   2  usage: PACK is not a directory, or the key/certificate file cannot be read
 """)
-    v.add_argument("pack", type=Path, metavar="PACK")
+    v.add_argument("pack", metavar="PACK",
+                   help="a pack directory, or s3://BUCKET/PREFIX/CLUSTER/TIMESTAMP/ in object storage")
     anchor = v.add_mutually_exclusive_group()
     anchor.add_argument("--public-key", type=Path, metavar="KEY",
                         help="trust anchor: the signer's .pub or .crt file, obtained out of band")
@@ -217,6 +219,12 @@ the attachment's SHA-256 and the expiry. After valid_until it is listed as expir
     kg.add_argument("--passphrase-env", metavar="VAR",
                     help="encrypt the key with the passphrase in environment variable VAR (never on the command "
                          "line); collect --sign-key reads it from $AUDITPACK_SIGN_KEY_PASSPHRASE")
+    kg.add_argument("--kubernetes-secret", metavar="NAME",
+                    help="print the private key as a Kubernetes Secret manifest on stdout (pipe it to kubectl apply -f -) "
+                         "instead of writing it: it never touches disk outside the cluster; --out gets .pub and .crt")
+    kg.add_argument("--namespace", default="auditpack", help="the Secret's namespace (default: auditpack)")
+
+    storage_cli.add_commands(sub)
 
     ctl = sub.add_parser("controls", help="list, check and document controls")
     ctl_sub = ctl.add_subparsers(dest="controls_command", metavar="ACTION")
@@ -434,7 +442,13 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "segmentation":
         return _segmentation(args)
     if args.command == "verify":
-        return _verify(args.pack, args.public_key, args.trust_cert)
+        if str(args.pack).startswith("s3://"):
+            return storage_cli.run_verify(args.pack, lambda p: _verify(p, args.public_key, args.trust_cert))
+        return _verify(Path(args.pack), args.public_key, args.trust_cert)
+    if args.command == "upload":
+        return storage_cli.run_upload(args)
+    if args.command == "list":
+        return storage_cli.run_list(args)
     if args.command == "keys":
         return _keys(args)
     if args.command == "attest":
@@ -536,7 +550,7 @@ def _collect(args: argparse.Namespace) -> int:
                           previous=None if previous_auto else args.previous, probe=_probe_options(args),
                           attestations=args.attestations, timeout=args.timeout,
                           request_timeout=args.request_timeout, secrets=_secrets_mode(args),
-                          allow_insecure_http=args.allow_insecure_http)
+                          allow_insecure_http=args.allow_insecure_http, upload=storage_cli.options(args))
         if args.out_root is not None:
             from evidence.retention import collect_to_root
 
@@ -562,6 +576,8 @@ def _collect(args: argparse.Namespace) -> int:
         print(f"  evidence digest {summary.evidence_digest}")
         print(f"  report: {summary.pack / 'report.pdf'}")
         print(f"  workbook: {summary.pack / 'control-matrix.xlsx'}")
+        if summary.uploaded is not None:
+            print(f"  uploaded to {summary.uploaded} and verified there")
         if args.sign_key is not None:
             _print_signed(summary.pack)
         if summary.previous is not None:
@@ -610,6 +626,7 @@ def _rbac(args: argparse.Namespace) -> int:
     namespaces = len({ns for ns, _ in refs})
     _err(f"{len(refs)} TLS Secrets referenced in {namespaces} namespaces: one Role and RoleBinding per namespace")
     return EXIT_OK
+
 
 def _snapshot(args: argparse.Namespace) -> int:
     from evidence.pipeline import RunOptions, take_snapshot
@@ -727,9 +744,40 @@ def _keys(args: argparse.Namespace) -> int:
                              f"export {args.passphrase_env} first (read it with `read -s`, never type it on the "
                              "command line)")
         passphrase = value.encode()
+    if args.kubernetes_secret is not None:
+        return _key_secret(args, passphrase)
     key, pub, crt = signing.generate(args.out, args.name, args.algorithm, passphrase=passphrase)
     print(f"wrote {key} (private{', encrypted' if passphrase else ''}: keep it secret, never in a pack), "
           f"{pub} (give to auditors), {crt} (PDF signatures)")
+    return EXIT_OK
+
+
+def _key_secret(args: argparse.Namespace, passphrase: bytes | None) -> int:
+    """`keys generate --kubernetes-secret NAME`: the Secret manifest on stdout, the public files in --out."""
+    import base64
+
+    import yaml
+
+    from evidence import signing
+
+    pub, crt = args.out / "auditpack-signing.pub", args.out / "auditpack-signing.crt"
+    for path in (pub, crt):
+        if path.exists():
+            raise InputError(f"{path} already exists; auditpack never overwrites signing material",
+                             "choose another --out directory")
+    key_pem, pub_pem, crt_pem = signing.new_key_material(args.name, args.algorithm, passphrase=passphrase)
+    args.out.mkdir(parents=True, exist_ok=True)
+    pub.write_bytes(pub_pem)
+    crt.write_bytes(crt_pem)
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+              "metadata": {"name": args.kubernetes_secret, "namespace": args.namespace,
+                           "labels": {"app.kubernetes.io/name": "auditpack"}},
+              "data": {"auditpack-signing.key": base64.b64encode(key_pem).decode(),
+                       "auditpack-signing.crt": base64.b64encode(crt_pem).decode()}}
+    sys.stdout.write(yaml.safe_dump(secret, sort_keys=False))
+    sys.stderr.write(f"printed Secret {args.namespace}/{args.kubernetes_secret} (private key: pipe it to kubectl apply "
+                     f"-f -, do not save it); wrote {pub} (give to auditors) and {crt}; key id "
+                     f"{signing.key_id(signing.load_public_key(pub))}\n")
     return EXIT_OK
 
 

@@ -43,6 +43,7 @@ class RunOptions:
     request_timeout: float | None = None  # live: seconds to wait for each response (--request-timeout)
     secrets: str = "list"  # live: list | by-name | none (--secrets, --no-secrets)
     allow_insecure_http: bool = False  # live: accept an http:// API server (--allow-insecure-http)
+    upload: Any = None  # storage.UploadOptions: ship the pack to object storage (--upload s3://...)
 
 
 @dataclass
@@ -55,6 +56,8 @@ class RunSummary:
     cluster: str | None = None
     previous: Path | None = None  # the earlier pack compared against (--previous PACK or auto)
     pruned: list[Path] = field(default_factory=list)  # packs --keep removed after this one was written
+    uploaded: str | None = None  # where the pack was uploaded and verified (--upload)
+    previous_url: str | None = None  # --previous auto with --upload: the bucket's pack compared against
 
     def line(self) -> dict[str, Any]:
         """The run summary for scripts and alerting (`--json`): one JSON object on one line."""
@@ -62,11 +65,13 @@ class RunSummary:
                 "findings": self.results.finding_counts, "evidence_digest": self.evidence_digest,
                 "collection_complete": not self.incomplete,
                 "collection_problems": self.results.collection_problems,
-                "previous": str(self.previous) if self.previous else None}
+                "previous": self.previous_url or (str(self.previous) if self.previous else None)}
         if self.cluster is not None:
             line["cluster"] = self.cluster
         if self.pruned:
             line["pruned"] = [str(p) for p in self.pruned]
+        if self.uploaded is not None:
+            line["uploaded"] = self.uploaded
         return line
 
 
@@ -75,6 +80,8 @@ def collect(opts: RunOptions) -> RunSummary:
     check_destination(opts.out)
     signer = signing.load_signer(opts.sign_key, opts.sign_cert) if opts.sign_key else None
     previous = diff.read_pack(opts.previous, "--previous pack") if opts.previous else None
+    # Object storage is checked before the cluster is read: a bucket that would be refused fails the run at once.
+    storage_record = opts.upload.preflight() if opts.upload is not None else None
     catalogue = load_catalogue(opts.controls)
     scope = scope_mod.load(opts.scope)
     # Attestations are checked before the cluster is read: a YAML file (auditpack attest), or a previous pack's
@@ -113,6 +120,8 @@ def collect(opts: RunOptions) -> RunSummary:
         # The digest of what the scope says, not of where the file was: the same scope gives the same digest.
         "scope_digest": hashlib.sha256(dumps(scope.digest_source())).hexdigest(),
     }
+    if storage_record is not None:
+        identity["storage"] = storage_record  # where the pack is kept, and whether that storage is immutable
     from evidence.render import pdf, xlsx
 
     with PackWriter(opts.out) as w:
@@ -154,8 +163,11 @@ def collect(opts: RunOptions) -> RunSummary:
         w.finish(identity, (lambda body: signing.sign_manifest(body, signer)) if signer else None,
                  signer_info=signer_info)
     incomplete = bool(results.collection_problems)
-    return RunSummary(opts.out, results, digest, exit_code(results, opts.fail_on, incomplete), incomplete,
-                      cluster=inv.source.cluster.name, previous=opts.previous)
+    summary = RunSummary(opts.out, results, digest, exit_code(results, opts.fail_on, incomplete), incomplete,
+                         cluster=inv.source.cluster.name, previous=opts.previous)
+    if opts.upload is not None:
+        summary.uploaded = opts.upload.ship(opts.out, opts.progress).url
+    return summary
 
 
 def load_inventory(opts: RunOptions, cluster_name: str | None) -> Inventory:

@@ -99,8 +99,26 @@ def remove_orphans(root: Path, cluster: str, on_error: Callable[[Path, OSError],
     return removed
 
 
+UPLOADS = ".uploaded"  # DIR/<cluster>/.uploaded: one line per pack delivered to object storage (--upload)
+
+
+def record_upload(pack: Path, url: str) -> None:
+    """Note in the cluster's directory that `pack` reached object storage (pruning then may remove it)."""
+    fd = os.open(pack.parent / UPLOADS, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "a") as fh:
+        fh.write(f"{pack.name} {url}\n")
+
+
+def uploaded(root: Path, cluster: str) -> set[str]:
+    """Names of the cluster's packs recorded as uploaded."""
+    path = root / cluster_dir(cluster) / UPLOADS
+    if not path.is_file() or path.is_symlink():
+        return set()
+    return {line.split(" ", 1)[0] for line in path.read_text(errors="replace").splitlines() if line.strip()}
+
+
 def prune(root: Path, cluster: str, keep: int, protect: Path,
-          on_error: Callable[[Path, OSError], None] | None = None) -> list[Path]:
+          on_error: Callable[[Path, OSError], None] | None = None, uploaded_only: bool = False) -> list[Path]:
     """Remove the oldest packs of `cluster` so that `keep` remain; never the newest, never `protect` (the pack
     just written). Call with the cluster's lock held. Returns the removed packs; a pack that cannot be removed
     is reported to `on_error` and left (the new pack is written already: that must not turn into a failure)."""
@@ -108,6 +126,9 @@ def prune(root: Path, cluster: str, keep: int, protect: Path,
         raise InputError(f"--keep {keep}: must be at least 1", "pass --keep 1 or more (8 keeps two years of quarters)")
     existing = packs(root, cluster)
     doomed = [p for p in existing[:-keep] if p != existing[-1] and p.resolve() != protect.resolve()]
+    if uploaded_only:  # with --upload the local packs are a cache: one that never reached the bucket is kept
+        shipped = uploaded(root, cluster)
+        doomed = [p for p in doomed if p.name in shipped]
     removed = []
     for p in doomed:
         # Renamed first, so a removal cut short leaves a hidden directory, never a half-deleted "pack".
@@ -210,10 +231,36 @@ def collect_to_root(opts: RunOptions, root: Path, keep: int | None = None, previ
     base = root / cluster_dir(name)
     with ClusterLock(base / LOCK, name):
         remove_orphans(root, name, on_error=lambda p, exc: _warn(opts, p, exc))
-        previous = opts.previous if opts.previous is not None else (newest_pack(root, name) if previous_auto else None)
-        out = new_dir(base)
-        summary = collect(replace(opts, out=out, previous=previous))
-        summary.previous = previous
+        with contextlib.ExitStack() as stack:
+            previous, remote = opts.previous, None
+            if previous is None and previous_auto:
+                # With --upload the bucket holds the history (the local directory is only a cache).
+                remote = _previous_from_bucket(opts, name, stack) if opts.upload is not None else None
+                previous = remote[1] if remote else newest_pack(root, name)
+            out = new_dir(base)
+            summary = collect(replace(opts, out=out, previous=previous))
+            summary.previous = previous
+            summary.previous_url = remote[0] if remote else None
+        if summary.uploaded is not None:
+            record_upload(out, summary.uploaded)
         if keep is not None:
-            summary.pruned = prune(root, name, keep, protect=out, on_error=lambda p, exc: _warn(opts, p, exc))
+            summary.pruned = prune(root, name, keep, protect=out, on_error=lambda p, exc: _warn(opts, p, exc),
+                                   uploaded_only=opts.upload is not None)
     return summary
+
+
+def _previous_from_bucket(opts: RunOptions, cluster: str, stack: contextlib.ExitStack) -> tuple[str, Path] | None:
+    """Download the cluster's newest pack from the bucket into a temporary directory kept for this run."""
+    import tempfile
+
+    from evidence import storage
+
+    url = storage.newest(opts.upload.url, cluster)
+    if url is None:
+        return None
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="auditpack-previous-")))
+    check = storage.download(url, tmp / "pack")
+    if not check.intact:
+        raise storage.StorageError(f"the previous pack {url} cannot be used: {check.problem}",
+                                   f"run `auditpack verify {url}`, or pass --previous PACK explicitly")
+    return url, tmp / "pack"

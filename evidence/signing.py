@@ -105,6 +105,20 @@ def generate(out: Path, name: str = "auditpack pack signer", algorithm: Algorith
     if existing:
         raise InputError(f"{existing[0]} already exists; auditpack never overwrites a signing key",
                          "choose another --out directory or move the old keys away")
+    key_pem, pub_pem, crt_pem = new_key_material(name, algorithm, days, passphrase)
+    key_path, pub_path, crt_path = paths
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key_pem)
+    pub_path.write_bytes(pub_pem)
+    crt_path.write_bytes(crt_pem)
+    return key_path, pub_path, crt_path
+
+
+def new_key_material(name: str = "auditpack pack signer", algorithm: Algorithm = "ed25519", days: int = 1095,
+                     passphrase: bytes | None = None) -> tuple[bytes, bytes, bytes]:
+    """A new key pair and its self-signed certificate, in memory: (private PEM, public PEM, certificate PEM)."""
     key: PrivateKey = ed25519.Ed25519PrivateKey.generate() if algorithm == "ed25519" \
         else ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
@@ -117,17 +131,11 @@ def generate(out: Path, name: str = "auditpack pack signer", algorithm: Algorith
                                          data_encipherment=False, key_agreement=False, key_cert_sign=False,
                                          crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
             .sign(key, None if algorithm == "ed25519" else hashes.SHA256()))
-    key_path, pub_path, crt_path = paths
     encryption: serialization.KeySerializationEncryption = \
         serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption))
-    pub_path.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                       serialization.PublicFormat.SubjectPublicKeyInfo))
-    crt_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return key_path, pub_path, crt_path
+    return (key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption),
+            key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+            cert.public_bytes(serialization.Encoding.PEM))
 
 
 def load_signer(key_path: Path, cert_path: Path | None = None) -> Signer:
