@@ -339,7 +339,7 @@ def _fleet(args: argparse.Namespace) -> int:
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     opts = fleet.FleetOptions(out_root=args.out_root, kubeconfig=args.kubeconfig, contexts=args.contexts,
-                              parallel=args.parallel, json=args.json,
+                              parallel=args.parallel, json=args.json, upload=storage_cli.options(args),
                               forwarded=fleet.forwarded_options(args, sub.choices["collect"]._actions))
 
     def done(run: fleet.ClusterRun) -> None:

@@ -53,6 +53,7 @@ class FleetOptions:
     parallel: int = 2
     forwarded: list[str] = field(default_factory=list)  # collect options passed to every cluster's run
     json: bool = False
+    upload: Any = None  # storage.UploadOptions: each cluster's run uploads its pack; the fleet uploads the summary
 
 
 @dataclass
@@ -252,10 +253,14 @@ class FleetResult:
     runs: list[ClusterRun]
     summary_dir: Path
     summary: dict[str, Any]
+    uploaded: str | None = None
 
     def line(self) -> dict[str, Any]:
-        return {"fleet": str(self.summary_dir), "exit_code": self.exit_code,
+        line = {"fleet": str(self.summary_dir), "exit_code": self.exit_code,
                 "clusters": {r.context: r.exit_code for r in self.runs}, "failed": self.summary["failed"]}
+        if self.uploaded is not None:
+            line["uploaded"] = self.uploaded
+        return line
 
 
 def run(opts: FleetOptions, on_done: Callable[[ClusterRun], None] | None = None) -> FleetResult:
@@ -288,7 +293,12 @@ def run(opts: FleetOptions, on_done: Callable[[ClusterRun], None] | None = None)
         "failed": [r.context for r in ordered if r.exit_code in (EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INCOMPLETE)],
         "clusters": [r.record() for r in ordered],
     }
-    return FleetResult(code, ordered, write_summary(opts.out_root, summary), summary)
+    result = FleetResult(code, ordered, write_summary(opts.out_root, summary), summary)
+    if opts.upload is not None:
+        from evidence import storage
+
+        result.uploaded = storage.upload_summary(result.summary_dir, opts.upload)
+    return result
 
 
 def write_summary(root: Path, summary: dict[str, Any]) -> Path:

@@ -490,3 +490,26 @@ class UploadOptions:
             raise UploadFailed(f"the pack {pack} was written but not delivered: {exc.message}",
                                f"resume with `auditpack upload {pack} {self.url}`; --keep never removes a pack "
                                "that was not uploaded") from None
+
+
+def upload_summary(directory: Path, options: UploadOptions, s3: Any = None) -> str:
+    """A fleet summary (not a pack: no manifest) to <prefix>/fleet/<timestamp>/, each file with its retention
+    and its SHA-256 in the object's metadata; each cluster's pack is uploaded by its own run."""
+    loc = Location.parse(options.url)
+    s3 = s3 or client()
+    lock = bucket_lock(s3, loc)
+    require_lock(lock, loc, options.allow_mutable)
+    until = retain_until(options.retain, datetime.now(UTC)) if lock.enabled else None
+    for path in sorted(p for p in directory.iterdir() if p.is_file() and not p.is_symlink()):
+        body = path.read_bytes()
+        args: dict[str, Any] = {"Bucket": loc.bucket, "Key": loc.key("fleet", directory.name, path.name), "Body": body,
+                                "Metadata": {METADATA_SHA256: hashlib.sha256(body).hexdigest()},
+                                "ChecksumAlgorithm": "SHA256"}
+        if until is not None:
+            args.update(ObjectLockMode=options.mode, ObjectLockRetainUntilDate=until)
+        try:
+            s3.put_object(**args)
+        except _client_errors() as exc:
+            raise UploadFailed(f"the fleet summary {directory} was written but not delivered: "
+                               f"{_fail(exc, 'uploading ' + path.name).message}", "rerun the fleet") from None
+    return loc.url("fleet", directory.name)
