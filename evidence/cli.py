@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
@@ -60,8 +60,21 @@ def _timestamp(value: str) -> datetime:
     return ts
 
 
+class _UsageError(Exception):
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog, self.message = prog, message
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and a hint (and the JSON line under --json), not the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(self.prog, message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="auditpack", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG_MAIN,
         description="Compliance evidence packs (PCI DSS v4.0.1, GDPR Art. 32, HSLF-FS 2016:40) from Kubernetes.")
     p.add_argument("--version", action="version", version=f"auditpack {__version__}")
@@ -406,8 +419,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse already printed usage and the problem
+    except SystemExit as exc:  # --help and --version
         return EXIT_OK if exc.code == 0 else EXIT_BAD_INPUT
+    except _UsageError as exc:
+        text = f"{exc.prog}: {exc.message}"
+        if "--json" in (sys.argv[1:] if argv is None else argv):
+            sys.stdout.write(orjson.dumps({"pack": None, "exit_code": EXIT_BAD_INPUT, "error": text}).decode() + "\n")
+        _err(f"error: {text}")
+        _err(f"  hint: `{exc.prog} --help` lists the options and their values")
+        return EXIT_BAD_INPUT
     try:
         return _dispatch(parser, args)
     except AuditpackError as exc:
