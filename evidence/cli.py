@@ -42,7 +42,8 @@ exit codes:
   0  every control passed (or failed below --fail-on)
   1  a control failed at or above --fail-on; verify, diff, render or --previous found a changed pack
   2  bad input or usage (the message names the file, field and fix)
-  3  collection incomplete (denied or failed reads); the pack marks what is inconclusive
+  3  collection incomplete (denied or failed reads; the pack marks what is inconclusive), or the pack was
+     written but could not be uploaded (--upload; `auditpack upload` resumes)
   4  internal error (a bug in auditpack; AUDITPACK_DEBUG=1 shows the traceback)
   5  verify: a signature was expected (trust anchor given, or the manifest names a signer) but is missing
   6  verify: the signature is invalid, or not made by the trusted key or certificate

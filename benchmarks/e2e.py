@@ -1,0 +1,196 @@
+"""Benchmark: a full pack (PDF, workbook, OSCAL, signing) for a synthetic cluster of N pods, per stage.
+
+The cluster is the demo snapshot plus N application pods of ~12 KB (benchmarks/collect_live.py's generator), 50
+pods per namespace, and per namespace a Deployment, a ReplicaSet, 5 NetworkPolicies, a Service, an Ingress with a
+real TLS Secret and a cert-manager Certificate; nodes at two sites. Each size runs in a fresh process that calls
+the pipeline as `collect --snapshot` does, with a progress callback that stamps every stage: wall, CPU (user+sys of
+this process and of the PDF renderer's process) and peak RSS.
+
+Usage: python benchmarks/e2e.py --pods 1000 5000 10000 [--keep DIR]
+Targets (issue 16): 10,000 pods <= 60 s wall, <= 60 s CPU, <= 1 GB; 50,000 pods completes under 3 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+PODS_PER_NS = 50
+NODES = 100
+
+
+def _cert() -> tuple[str, str]:
+    """One real self-signed certificate (and key, which redaction must drop) shared by every TLS Secret."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "shop.example.com")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=80))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("*.shop.example.com")]), critical=False)
+            .sign(key, hashes.SHA256()))
+    crt = base64.b64encode(cert.public_bytes(serialization.Encoding.PEM)).decode()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return crt, base64.b64encode(pem).decode()
+
+
+def generate(out: Path, pods: int) -> int:
+    """The demo snapshot plus the synthetic workload; returns the number of objects added."""
+    from collect_live import pod
+
+    shutil.copytree(ROOT / "samples" / "demo-cluster", out)
+    (out / "snapshot.json").unlink(missing_ok=True)  # its collection log would not list the synthetic kinds' counts
+    namespaces = max(1, pods // PODS_PER_NS)
+    crt, key = _cert()
+    items: list[dict[str, Any]] = [pod(i, namespaces) for i in range(pods)]
+    for j in range(namespaces):
+        ns = f"team-{j:03d}"
+        host = f"{ns}.shop.example.com"
+        items.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+            "name": ns, "uid": f"ns-{j}", "labels": {"kubernetes.io/metadata.name": ns, "team": f"t{j % 20}"}}})
+        for a in range(min(60, PODS_PER_NS)):
+            if a % 12:
+                continue
+            items.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {
+                "name": f"app-{a:02d}", "namespace": ns, "uid": f"dep-{j}-{a}"},
+                "spec": {"replicas": 2, "selector": {"matchLabels": {"app": f"app-{a}"}},
+                         "template": {"metadata": {"labels": {"app": f"app-{a}"}},
+                                      "spec": {"containers": [{"name": "app", "image": "registry.example.com/a:1"}]}}}})
+        for p in range(5):
+            items.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {
+                "name": f"np-{p}", "namespace": ns, "uid": f"np-{j}-{p}"},
+                "spec": {"podSelector": {} if p == 0 else {"matchLabels": {"app": f"app-{p * 12}"}},
+                         "policyTypes": ["Ingress"] if p else ["Ingress", "Egress"],
+                         "ingress": [] if p == 0 else [{"from": [{"podSelector": {"matchLabels": {"tier": "web"}}}],
+                                                        "ports": [{"port": 8080, "protocol": "TCP"}]}]}})
+        items.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": ns, "uid": f"svc-{j}"},
+                      "spec": {"selector": {"app": "app-0"}, "ports": [{"port": 80, "targetPort": 8080}]}})
+        items.append({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                      "metadata": {"name": "web-tls", "namespace": ns, "uid": f"sec-{j}"},
+                      "data": {"tls.crt": crt, "tls.key": key}})
+        items.append({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {
+            "name": "web", "namespace": ns, "uid": f"ing-{j}", "annotations": {
+                "cert-manager.io/cluster-issuer": "letsencrypt"}},
+            "spec": {"ingressClassName": "nginx", "tls": [{"hosts": [host], "secretName": "web-tls"}],
+                     "rules": [{"host": host, "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {
+                         "service": {"name": "web", "port": {"number": 80}}}}]}}]}})
+        items.append({"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {
+            "name": "web-tls", "namespace": ns, "uid": f"cert-{j}"},
+            "spec": {"secretName": "web-tls", "dnsNames": [host], "issuerRef": {"name": "letsencrypt",
+                                                                                "kind": "ClusterIssuer"}},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                       "notAfter": "2027-02-01T00:00:00Z", "renewalTime": "2027-01-01T00:00:00Z"}})
+    for n in range(NODES):
+        site = "sto" if n % 2 else "got"
+        items.append({"apiVersion": "v1", "kind": "Node", "metadata": {
+            "name": f"node-{n}", "uid": f"node-{n}", "labels": {
+                "kubernetes.io/hostname": f"node-{n}", "topology.kubernetes.io/region": "eu-north-1",
+                "topology.kubernetes.io/zone": f"eu-north-1{site[0]}"}},
+            "status": {"nodeInfo": {"kubeletVersion": "v1.30.4"}}})
+    (out / "synthetic.json").write_bytes(orjson.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+    return len(items)
+
+
+CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+snapshot, out, scope, key = (Path(a) for a in sys.argv[1:5])
+from evidence.pipeline import RunOptions, collect
+marks = []
+t0, c0 = time.perf_counter(), time.process_time()
+def cpu():
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + ch.ru_utime + ch.ru_stime
+def progress(event):
+    if event.get("event") == "stage":
+        marks.append({"stage": event.get("stage"), "wall": time.perf_counter() - t0, "cpu": cpu(),
+                      "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "pages": event.get("pages")})
+summary = collect(RunOptions(out=out, snapshot=snapshot, scope=scope, fail_on="none", progress=progress, sign_key=key))
+end = {"wall": time.perf_counter() - t0, "cpu": cpu(),
+       "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+       "child_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+print(json.dumps({"marks": marks, "end": end}))
+"""
+
+
+def run(pods: int, work: Path) -> dict[str, Any]:
+    snap = work / f"cluster-{pods}"
+    started = time.perf_counter()
+    objects = generate(snap, pods)
+    gen_s = time.perf_counter() - started
+    keys = work / "keys"
+    if not keys.exists():
+        subprocess.run([sys.executable, "-m", "evidence.cli", "keys", "generate", "--out", str(keys)], check=True,
+                       capture_output=True, cwd=ROOT)
+    out = work / f"pack-{pods}"
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(snap), str(out), str(ROOT / "samples" / "scope.yaml"),
+                           str(keys / "auditpack-signing.key")], capture_output=True, text=True, cwd=ROOT, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{pods} pods: the run failed:\n{proc.stderr[-3000:]}")
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    pages = next((m["pages"] for m in data["marks"] if m.get("pages")), None)
+    xlsx = (out / "control-matrix.xlsx").stat().st_size
+    return {"pods": pods, "objects": objects, "generate_s": gen_s, "pages": pages, "xlsx_mb": xlsx / 1e6,
+            "pack_mb": sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6, **data}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pods", type=int, nargs="+", default=[1000])
+    ap.add_argument("--keep", type=Path, help="keep the clusters and packs in this directory")
+    args = ap.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="auditpack-e2e-"))
+    work.mkdir(parents=True, exist_ok=True)
+    rows = []
+    try:
+        for n in args.pods:
+            r = run(n, work)
+            rows.append(r)
+            print(f"\n{n:,} pods ({r['objects']:,} synthetic objects; generated in {r['generate_s']:.1f} s)")
+            prev_wall, prev_cpu = 0.0, 0.0
+            for m in r["marks"]:
+                print(f"  {m['stage']:<38} at {m['wall']:7.1f} s wall  +{m['wall'] - prev_wall:6.1f} s  "
+                      f"cpu +{m['cpu'] - prev_cpu:6.1f} s  rss {m['rss_mb']:7.0f} MB")
+                prev_wall, prev_cpu = m["wall"], m["cpu"]
+            e = r["end"]
+            print(f"  TOTAL {e['wall']:.1f} s wall, {e['cpu']:.1f} s CPU, peak RSS {e['rss_mb']:.0f} MB "
+                  f"(PDF process {e['child_rss_mb']:.0f} MB), {r['pages']} PDF pages, workbook {r['xlsx_mb']:.1f} MB, "
+                  f"pack {r['pack_mb']:.1f} MB")
+        print("\n| pods | wall s | CPU s | peak RSS MB | PDF RSS MB | PDF pages | workbook MB |")
+        print("|---|---|---|---|---|---|---|")
+        for r in rows:
+            e = r["end"]
+            print(f"| {r['pods']:,} | {e['wall']:.1f} | {e['cpu']:.1f} | {e['rss_mb']:.0f} | {e['child_rss_mb']:.0f} | "
+                  f"{r['pages']} | {r['xlsx_mb']:.1f} |")
+        for r in rows:
+            e = r["end"]
+            if r["pods"] == 10000:
+                ok = e["wall"] <= 60 and e["cpu"] <= 60 and max(e["rss_mb"], e["child_rss_mb"]) <= 1024
+                print(f"10k target (<= 60 s wall, <= 60 s CPU, <= 1 GB): {'met' if ok else 'NOT met'}")
+            if r["pods"] == 50000:
+                ok = max(e["rss_mb"], e["child_rss_mb"]) <= 3072
+                print(f"50k target (<= 3 GB): {'met' if ok else 'NOT met'} in {e['wall']:.0f} s")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
