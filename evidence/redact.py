@@ -232,6 +232,7 @@ BUILTIN_GROUPS = frozenset({"", "apps", "batch", "networking.k8s.io", "rbac.auth
                             "storage.k8s.io", "scheduling.k8s.io", "node.k8s.io", "discovery.k8s.io",
                             "coordination.k8s.io", "admissionregistration.k8s.io", "autoscaling"})
 _CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+_SKIP_WALK = frozenset({*_CONTAINER_LISTS, "data", "binaryData", "status", "managedFields"})
 _PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 
 # --- credential detection (linear-time patterns) ---------------------------------------------------------------
@@ -418,6 +419,19 @@ def _matches(patterns: Patterns, path: tuple[str, ...]) -> bool:
 _CONFIG_KEEP = _compile(CONFIG_KEEP)
 
 
+def _free(name: str, value: str) -> tuple[str, str]:
+    """(what a free-text value becomes, the count it adds to: '' when it was already redacted)."""
+    if is_redacted(value):
+        return value, ""
+    if looks_like_credential(name, value):
+        return MASK, "credential masked"
+    return fingerprint(value), "fingerprinted"
+
+
+# Replicas repeat their env and arguments: one verdict per distinct (name, value).
+_free_cached = lru_cache(maxsize=1 << 16)(_free)
+
+
 class Redactor:
     """Redacts objects in place and counts what it removed (the counts go into the collection log)."""
 
@@ -428,13 +442,10 @@ class Redactor:
 
     def free(self, value: str, what: str, name: str = "") -> str:
         """A free-text value: MASK if it looks like a credential, else its fingerprint."""
-        if is_redacted(value):
-            return value
-        if looks_like_credential(name, value):
-            self.counts[f"{what} (credential masked)"] += 1
-            return MASK
-        self.counts[f"{what} (fingerprinted)"] += 1
-        return fingerprint(value)
+        out, verdict = _free_cached(name, value) if len(value) <= 4096 else _free(name, value)
+        if verdict:
+            self.counts[f"{what} ({verdict})"] += 1
+        return out
 
     def kept(self, value: str, what: str, name: str = "") -> str:
         """An allow-listed value: kept unless it looks like a credential."""
@@ -492,7 +503,8 @@ class Redactor:
                         if isinstance(c, dict):
                             self._container(c)
             for key, value in node.items():
-                if isinstance(value, (dict, list)) and key not in _CONTAINER_LISTS and key != "data":
+                # status holds no metadata or containers; data is the ConfigMap's (done) or the Secret's (dropped)
+                if isinstance(value, (dict, list)) and key not in _SKIP_WALK:
                     self._builtin(value, depth + 1)
         elif isinstance(node, list):
             for item in node:
@@ -623,14 +635,19 @@ class Redactor:
             c["command"] = self.argv(cmd, referenced)
         if args:
             c["args"] = self.argv(args, referenced)
+        tally: Counter[str] = Counter()  # the hot loop of a live run (pods carry dozens of env entries)
         for env in c.get("env") or []:
-            if not isinstance(env, dict) or not isinstance(env.get("value"), str):
+            value = env.get("value") if isinstance(env, dict) else None
+            if not isinstance(value, str):
                 continue
             name = str(env.get("name", ""))
             if name in ENV_NAMES or name in referenced:
-                env["value"] = self.kept(env["value"], "env values", name)
-            else:
-                env["value"] = self.free(env["value"], "env values", name)
+                env["value"] = self.kept(value, "env values", name)
+                continue
+            env["value"], verdict = _free_cached(name, value) if len(value) <= 4096 else _free(name, value)
+            if verdict:
+                tally[f"env values ({verdict})"] += 1
+        self.counts.update(tally)
         for where in (*_PROBES, "lifecycle"):
             handlers = c.get(where)
             if not isinstance(handlers, dict):
