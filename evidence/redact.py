@@ -61,7 +61,8 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 # Keys of a kubernetes.io/tls Secret that hold public certificates only (tls.key is never kept).
 PUBLIC_TLS_KEYS = ("tls.crt", "ca.crt")
 FINGERPRINT_HASH_MIN = 64
-PARSE_MAX = 256 * 1024  # structured parsing of one ConfigMap value; larger values are fingerprinted
+PARSE_MAX = 128 * 1024  # structured parsing of one ConfigMap value; larger values are fingerprinted
+PARSE_MAX_SCALARS = 5000  # settings in one parsed config (falco.yaml has ~300); more: fingerprinted whole
 _MAX_DEPTH = 64  # deeper subtrees of free text are fingerprinted as one JSON value
 
 # --- allow-lists: what collectors read (grep evidence/collectors; tests/test_redact.py checks they agree) ---------
@@ -380,9 +381,13 @@ _YAML_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 def _load_yaml(text: str) -> Any:
     """One YAML document, refusing aliases: a billion-laughs document is rejected before anything is built."""
+    scalars = 0
     for event in yaml.parse(text, Loader=_YAML_LOADER):
         if isinstance(event, yaml.AliasEvent):
             raise yaml.YAMLError("YAML aliases are not accepted in a config auditpack parses")
+        scalars += isinstance(event, yaml.ScalarEvent)
+        if scalars > 2 * PARSE_MAX_SCALARS:  # keys and values
+            raise yaml.YAMLError("too many settings to parse")
     return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a SafeLoader (C or Python)
 
 
@@ -557,7 +562,7 @@ class Redactor:
         """A ConfigMap value: a parsed config keeps its structure and allow-listed settings; else a fingerprint."""
         if len(text) <= PARSE_MAX and ("\n" in text or text.lstrip()[:1] in ("{", "[")):
             parsed = _parse_config(text)
-            if parsed is not None:
+            if parsed is not None and _leaves(parsed[1]) <= PARSE_MAX_SCALARS:
                 fmt, doc = parsed
                 clean = self._config_tree(doc, ())
                 self.counts["configmap values (parsed, settings kept)"] += 1
@@ -722,6 +727,20 @@ _ENV_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]{0,127})\)")
 
 def _flag_kept(name: str) -> bool:
     return name in FLAGS or any(p.fullmatch(name) for p in FLAG_PATTERNS)
+
+
+def _leaves(doc: Any) -> int:
+    """Scalar values in a parsed document (iterative: a parsed document can be deep)."""
+    count, stack = 0, [doc]
+    while stack and count <= PARSE_MAX_SCALARS:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        else:
+            count += 1
+    return count
 
 
 def _parse_config(text: str) -> tuple[str, Any] | None:
