@@ -71,13 +71,18 @@ class Attestation:
     label: str  # "<file>: entry <n> (<framework> <requirement>)"
     attachment: Path | None
     sha256: str | None
+    name: str | None = None  # the attachment's original file name (when carried from a pack, where it is prefixed)
+
+    @property
+    def attachment_name(self) -> str | None:
+        return self.name or (self.attachment.name if self.attachment is not None else None)
 
     @property
     def pack_path(self) -> str | None:
         """Where the attachment goes in a pack: attachments/<first 12 hex of its SHA-256>-<file name>."""
         if self.attachment is None or self.sha256 is None:
             return None
-        return f"attachments/{self.sha256[:12]}-{self.attachment.name}"
+        return f"attachments/{self.sha256[:12]}-{self.attachment_name}"
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
@@ -166,7 +171,7 @@ def apply(results: Results, attestations: list[Attestation], today: date) -> Res
         for a in by_req.get((r.framework, r.id), []):
             r.attestations.append(AttestationInfo(
                 statement=a.entry.statement.strip(), by=a.entry.by, on=a.entry.date, valid_until=a.entry.valid_until,
-                attachment=a.pack_path, attachment_name=a.attachment.name if a.attachment else None,
+                attachment=a.pack_path, attachment_name=a.attachment_name,
                 attachment_sha256=a.sha256, expired=a.entry.valid_until < today, entry=a.label))
         r.attested = any(not x.expired for x in r.attestations)
     for fw in out.frameworks:

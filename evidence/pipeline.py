@@ -88,7 +88,7 @@ def collect(opts: RunOptions) -> RunSummary:
     # control-matrix.xlsx whose Owner/Attestation/Comment/Evidence link columns the compliance team filled in.
     sheet = None
     if opts.attestations is not None and opts.attestations.suffix.lower() == ".xlsx":
-        sheet = matrix.load(opts.attestations, catalogue, (opts.as_of or started).date())
+        sheet = matrix.load(opts.attestations, catalogue, opts.previous)
         attestations = sheet.attestations
     else:
         attestations = attest.load(opts.attestations, catalogue) if opts.attestations else []
@@ -122,7 +122,6 @@ def collect(opts: RunOptions) -> RunSummary:
     }
     if storage_record is not None:
         identity["storage"] = storage_record  # where the pack is kept, and whether that storage is immutable
-    from evidence.render import pdf, xlsx
 
     with PackWriter(opts.out) as w:
         index = inventory_files(inv, w.tmp)
@@ -149,16 +148,7 @@ def collect(opts: RunOptions) -> RunSummary:
         # Who signs (algorithm, key fingerprint, certificate SHA-256): recorded in the manifest, outside the evidence
         # section and its digest; the report can print it (hook for render/pdf.py: pass signer_info along).
         signer_info = signing.signer_info(signer) if signer else None
-        _stage(opts, "rendering PDF")
-        w.render("report.pdf", lambda root, out: pdf.render(root, evidence, digest, out))
-        _stage(opts, "rendered PDF", pages=_pdf_pages(w.tmp / "report.pdf"))
-        if signer is not None:
-            _stage(opts, "signing PDF")
-            signing.sign_pdf(w.tmp / "report.pdf", signer, f"auditpack evidence pack, evidence digest {digest}")
-        _stage(opts, "writing workbook")
-        w.render("control-matrix.xlsx", lambda root, out: xlsx.render(root, evidence, digest, out))
-        _stage(opts, "writing OSCAL")
-        w.render("oscal/assessment-results.json", lambda root, out: oscal.render(root, evidence, digest, out))
+        render_all(w.tmp, evidence, digest, signer, lambda stage, **kw: _stage(opts, stage, **kw))
         _stage(opts, "signing manifest" if signer else "writing manifest")
         w.finish(identity, (lambda body: signing.sign_manifest(body, signer)) if signer else None,
                  signer_info=signer_info)
@@ -261,7 +251,6 @@ def rerender(pack: Path, out: Path, sign_key: Path | None = None, sign_cert: Pat
     manifest records which tool version rendered it. The original pack is never touched.
     """
     from evidence.pack import read_entry, require_intact
-    from evidence.render import pdf, xlsx
 
     # A stored pack is hostile input: it must verify, and every entry is copied by a checked relative path.
     manifest = require_intact(pack)
@@ -274,13 +263,35 @@ def rerender(pack: Path, out: Path, sign_key: Path | None = None, sign_cert: Pat
             dst.parent.mkdir(parents=True, exist_ok=True)
             dst.write_bytes(data)
         signer_info = signing.signer_info(signer) if signer else None
-        w.render("report.pdf", lambda root, o: pdf.render(root, evidence, digest, o))
-        if signer is not None:
-            signing.sign_pdf(w.tmp / "report.pdf", signer, f"auditpack evidence pack, evidence digest {digest}")
-        w.render("control-matrix.xlsx", lambda root, o: xlsx.render(root, evidence, digest, o))
-        w.render("oscal/assessment-results.json", lambda root, o: oscal.render(root, evidence, digest, o))
+        render_all(w.tmp, evidence, digest, signer)
         identity = {k: v for k, v in evidence.items() if k != "files"}
         w.finish(identity, (lambda body: signing.sign_manifest(body, signer)) if signer else None,
                  rendered={"from": str(pack), "tool_version": __version__, "at": datetime.now(UTC).isoformat()},
                  signer_info=signer_info)
     return out
+
+
+def render_all(root: Path, evidence: dict[str, Any], digest: str, signer: signing.Signer | None = None,
+               stage: Callable[..., None] | None = None) -> None:
+    """The PDF, the workbook and OSCAL from the pack's data files. They are independent, so the PDF (the longest,
+    WeasyPrint's layout) is rendered in a second process while this one writes the workbook and OSCAL: the two
+    cores both work. Each writes its own file inside the not-yet-renamed pack, so the pack stays atomic."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from evidence.render import pdf, xlsx
+
+    note = stage or (lambda *_a, **_k: None)
+    note("rendering PDF, workbook and OSCAL")
+    # spawn, not fork: the parent may hold threads (progress display) and a large heap that need not be copied.
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        report = pool.submit(pdf.render, root, evidence, digest, root / "report.pdf")
+        note("writing workbook")
+        xlsx.render(root, evidence, digest, root / "control-matrix.xlsx")
+        note("writing OSCAL")
+        oscal.render(root, evidence, digest, root / "oscal" / "assessment-results.json")
+        report.result()  # re-raises the renderer's error here, in this process
+    note("rendered PDF", pages=_pdf_pages(root / "report.pdf"))
+    if signer is not None:
+        note("signing PDF")
+        signing.sign_pdf(root / "report.pdf", signer, f"auditpack evidence pack, evidence digest {digest}")

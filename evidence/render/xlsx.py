@@ -1,9 +1,10 @@
 """Writes control-matrix.xlsx, the workbook the compliance team keeps and works in, from a pack's data files.
 
 Sheets: Summary, Legend (every control, finding and requirement status defined), Requirements (one row per
-framework requirement, with columns people fill in and a hidden Key that ties each row to this pack), Controls, Findings, Evidence (every inventory object), Files (every
-pack data file), Collection (what was read from the cluster). Statuses are written exactly as results.json
-holds them (plain lower-case values, so filters and formulas work); colour only repeats the label.
+framework requirement, with columns people fill in and a hidden Key that ties each row to this pack), Controls,
+Findings, Evidence (every inventory object), Files (every pack data file), Collection (what was read from the
+cluster). Statuses are written exactly as results.json holds them (plain lower-case values, so filters and
+formulas work); colour only repeats the label.
 
 Like every renderer this only presents what the pack holds: no status, count or verdict is computed here.
 """
@@ -11,6 +12,7 @@ Like every renderer this only presents what the pack holds: no status, count or 
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from copy import copy
@@ -362,9 +364,12 @@ def _summary(book: _Book, data: ReportData) -> None:
         ("Objects collected", data.collection.get("objects")),
         ("Redacted on collection", ", ".join(f"{k}: {v}" for k, v in redactions.items()) or "none"),
         ("Collection problems", _lines(problems) if problems else "none"),
-        ("Your columns", "Requirements sheet: Owner, Attestation, Auditor comment and Evidence link (yellow "
-                         "headers) are yours to fill in. Keep the hidden Key column: it ties each row to "
-                         "this pack."),
+        ("Your columns", "Requirements sheet: Owner, Attestation, Statement, Attested on, Valid until, Evidence "
+                         "link and Auditor comment (yellow headers) are yours to fill in. Pass the filled workbook "
+                         "back with `auditpack collect --attestations control-matrix.xlsx`: rows marked 'attested' "
+                         "become attestations (Owner, Statement, Attested on and Valid until required); the "
+                         "auditor's comment is carried forward, never read as an attestation. Keep the hidden Key "
+                         "and Recorded columns: they tie each row to this pack."),
     ]
     rows.append([bold(f"Control matrix: {cluster.get('name') or 'unknown cluster'}", book.title_font)])
     rows.append([])
@@ -438,43 +443,70 @@ def _requirements(book: _Book, data: ReportData) -> None:
         # PCI DSS: "new in v4.0, mandatory since 31 March 2025" or "superseded by ..."; who the requirement binds.
         Col("New in v4.0", "wrap", width=30), Col("Applies to", width=18),
         Col("Controls", "wrap"), Col("Control statuses", "wrap"),
-        Col("What to attach", "wrap", width=WRAP_WIDTH), Col("Attested until", "date"),
+        Col("What to attach", "wrap", width=WRAP_WIDTH),
+        # The people columns (matrix.py reads them back with `collect --attestations control-matrix.xlsx`).
         Col("Owner", width=18, yours=True), Col("Attestation", width=16, yours=True),
+        Col("Statement", "wrap", width=48, yours=True), Col("Attested on", "date", yours=True),
+        Col("Valid until", "date", yours=True), Col("Evidence link", "wrap", width=40, yours=True),
         Col("Auditor comment", "wrap", width=40, yours=True),
-        Col("Evidence link", "wrap", width=40, yours=True),
         # `<evidence digest short>|<framework>|<requirement id>`: how attestations are imported back.
         Col("Key", width=40, hidden=True),
+        # The attestations recorded in this pack, as JSON: an attestation left unchanged in the sheet is carried
+        # into the next pack whole (statement, date, attachment), not rebuilt from the cells.
+        Col("Recorded", width=10, hidden=True),
     ]
-    def attested(q: Any) -> tuple[Any, str | None, str | None, str | None]:
-        """Recorded attestations pre-fill the Attestation, Owner and Evidence link columns (so the workbook can be
-        passed back as --attestations next quarter)."""
-        current = [a for a in q.attestations if not a.expired]
-        until = max((a.valid_until for a in current), default=None)
-        links = _lines(a.attachment for a in current if a.attachment) or None
-        owners = _lines(dict.fromkeys(a.by for a in current)) or None
-        return until, "attested" if current else None, links, owners
-
     # What people wrote in the previous quarter's workbook (collect --attestations control-matrix.xlsx) comes back.
     carried = {(e["framework"], e["requirement"]): e for e in (data.matrix or {}).get("entries", [])}
     rows = []
     for q in r.requirements:
-        until, state, links, owners = attested(q)
+        recorded = [a.model_dump(mode="json") for a in q.attestations if not a.expired]
+        cells = prefill(recorded) if recorded else {}
         prev = carried.get((q.framework, q.id), {})
+        people = [cells.get(k) or prev.get(k) for k in ("owner", "attestation", "statement")] + \
+            [_day(cells.get(k) or prev.get(k)) for k in ("on", "valid_until")] + \
+            [cells.get("evidence_link") or prev.get("evidence_link"), prev.get("comment")]
         rows.append([q.framework, q.id, family.get((q.framework, q.family), q.family), q.title, q.status,
                      q.status_text, "automated" if q.controls else "manual", q.automatable, q.frequency,
                      _lines(t for t in (q.new_in_v4, q.superseded) if t) or None, q.applies_to, ", ".join(q.controls),
                      _lines(f"{c}: {control_status.get(c, 'unknown')}" for c in q.controls), q.manual_evidence,
-                     until, prev.get("owner") or owners, state or prev.get("attestation"), prev.get("comment"),
-                     links or prev.get("evidence_link"), f"{short}|{q.framework}|{q.id}"])
+                     *people, f"{short}|{q.framework}|{q.id}",
+                     json.dumps(recorded, sort_keys=True) if recorded else None])
     ((ws, n),) = book.table("Requirements", cols, rows, freeze="C2")
     _protect(ws, cols, n)
-    attest = get_column_letter(cols.index(next(c for c in cols if c.header == "Attestation")) + 1)
+    last = max(n + 1, 2)
+
+    def column(header: str) -> str:
+        return str(get_column_letter(cols.index(next(c for c in cols if c.header == header)) + 1))
+
+    attest = column("Attestation")
     dv = DataValidation(type="list", formula1='"' + ",".join(ATTESTATION) + '"', allow_blank=True,
                         showErrorMessage=True, errorTitle="Attestation",
                         error="Choose one of: " + ", ".join(ATTESTATION), showInputMessage=True,
                         promptTitle="Attestation", prompt=", ".join(ATTESTATION))
-    dv.add(f"{attest}2:{attest}{max(n + 1, 2)}")
+    dv.add(f"{attest}2:{attest}{last}")
     ws.data_validations.append(dv)
+    for header in ("Attested on", "Valid until"):
+        letter = column(header)
+        dates = DataValidation(type="date", operator="between", formula1="DATE(2000,1,1)", formula2="DATE(2100,12,31)",
+                               allow_blank=True, showErrorMessage=True, errorTitle=header,
+                               error="Enter a date, e.g. 2027-03-31", showInputMessage=True, promptTitle=header,
+                               prompt="A date (YYYY-MM-DD)")
+        dates.add(f"{letter}2:{letter}{last}")
+        ws.data_validations.append(dates)
+
+
+def prefill(recorded: list[dict[str, Any]]) -> dict[str, str]:
+    """The people columns for a requirement's current attestations (matrix.py compares a row with this to tell an
+    unchanged attestation from an edited one): owners, "attested", the statements, the latest statement date, the
+    earliest expiry, the attachments' names."""
+    return {"owner": _lines(dict.fromkeys(a["by"] for a in recorded)), "attestation": "attested",
+            "statement": "\n\n".join(a["statement"] for a in recorded),
+            "on": max(a["on"] for a in recorded), "valid_until": min(a["valid_until"] for a in recorded),
+            "evidence_link": _lines(a["attachment"] for a in recorded if a.get("attachment"))}
+
+
+def _day(value: Any) -> Any:
+    return date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else value
 
 
 def _protect(ws: Any, cols: Sequence[Col], rows: int) -> None:
