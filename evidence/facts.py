@@ -615,6 +615,8 @@ class HostAuth(Subject):
     mfa_claim_required: str | None = Field(default=None, description="an enforced Istio AuthorizationPolicy admits "
                                            "only tokens whose amr/acr claim shows a second factor (the claim and "
                                            "values)")
+    mfa_network_declared: str | None = Field(default=None, description="the scope's statement that MFA is "
+                                             "enforced at network level before these hosts (scope mfa.network_level)")
     auth_gaps: list[str] = Field(default_factory=list, description="why authentication is missing or not enforced")
     bypass_routes: list[str] = Field(default_factory=list, description="other routes or exposed Services that reach "
                                      "the same backend without authentication")

@@ -65,8 +65,29 @@ class Waiver(_Strict):
         )
 
 
+class Mfa(_Strict):
+    """How multi-factor authentication shows, where the cluster alone cannot tell (PCI DSS 8.4.2, 8.4.3)."""
+
+    # acr values of your identity provider that mean "a second factor was used" (acr values are provider-defined;
+    # amr values mfa, otp, hwk and sc are recognised without this).
+    acr_values: list[str] = Field(default_factory=list)
+    # MFA enforced at network level before any access to these hosts (e.g. "VPN with Entra ID MFA"): 8.4.2 allows
+    # MFA at network or application level; the assessor examines the statement's evidence.
+    network_level: str | None = None
+
+
+class Entity(_Strict):
+    """Who is assessed (PCI DSS applicability): a merchant or a service provider, and whether it hosts other
+    entities' environments (Appendix A1 binds multi-tenant service providers only)."""
+
+    type: Literal["merchant", "service_provider"]
+    multi_tenant: bool = False
+
+
 class Scope(_Strict):
     cluster_name: str | None = None
+    # None: applicability was not declared, and the report says so (no requirement is dropped on a guess).
+    entity: Entity | None = None
     namespaces: NamespaceScope = Field(default_factory=NamespaceScope)
     data: DataScope = Field(default_factory=DataScope)
     sites: list[Site] = Field(default_factory=list)
@@ -78,6 +99,7 @@ class Scope(_Strict):
     internal_hosts: list[str] = Field(default_factory=list)
     approved_flows: list[ApprovedFlow] = Field(default_factory=list)
     network_admin_groups: list[str] = Field(default_factory=list)
+    mfa: Mfa = Field(default_factory=Mfa)
     waivers: list[Waiver] = Field(default_factory=list)
     # Where this scope came from: a file path, or "inferred" when no file was given.
     origin: str = Field(default="inferred", exclude=True)
@@ -98,7 +120,10 @@ class Scope(_Strict):
         return [s.name for s in self.sites]
 
     def digest_source(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
+        out = self.model_dump(mode="json", by_alias=True)
+        if out.get("entity") is None:
+            out.pop("entity", None)  # an undeclared entity keeps the digest of scope files written before the field
+        return out
 
 
 def load(path: Path | None) -> Scope:

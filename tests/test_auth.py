@@ -189,3 +189,25 @@ def test_istio_policies_unreadable_are_unknown() -> None:
     h = {s.id: s for s in auth.collect(inv, SCOPE, NOW)}["pay/api/pay.example.com:443"]
     assert "authenticated" in h.unknown_fields()
 
+
+
+def test_mfa_claim_counts_only_values_that_show_a_second_factor() -> None:
+    """Istio admits a token whose claim matches ANY listed value (AuthorizationPolicy `when`), so ['pwd', 'mfa']
+    admits a password-only token; amr values per RFC 8176 section 2 (mfa, otp, hwk, sc show a second factor)."""
+    def policy(key: str, values: list[str]) -> dict:
+        return obj("security.istio.io/v1", "AuthorizationPolicy", "require-jwt", "pay", spec={
+            "selector": {"matchLabels": {"app": "api"}},
+            "rules": [{"from": [{"source": {"requestPrincipals": ["*"]}}], "when": [{"key": key, "values": values}]}]})
+
+    host = "pay/api/pay.example.com:443"
+    weak = collect(*_istio(policy("request.auth.claims[amr]", ["pwd", "mfa"])))[host]
+    assert weak.authenticated and weak.mfa_claim_required is None
+    strong = collect(*_istio(policy("request.auth.claims[amr]", ["otp", "hwk"])))[host]
+    assert strong.mfa_claim_required == "request.auth.claims[amr] in ['otp', 'hwk']"
+    acr = policy("request.auth.claims[acr]", ["urn:example:loa:3"])
+    assert collect(*_istio(acr))[host].mfa_claim_required is None  # acr values are the provider's: not assumed
+    declared = Scope.model_validate({"mfa": {"acr_values": ["urn:example:loa:3"],
+                                             "network_level": "GlobalProtect VPN with Entra ID MFA"}})
+    subjects = {s.id: s for s in auth.collect(inventory(*_istio(acr)), declared, NOW)}
+    assert subjects[host].mfa_claim_required == "request.auth.claims[acr] in ['urn:example:loa:3']"
+    assert subjects[host].mfa_network_declared == "GlobalProtect VPN with Entra ID MFA"

@@ -255,7 +255,8 @@ def _host(ctx: _Context, scopes: Scopes, h: IngressHost, proxies: dict[str, Auth
         entry=f"{h.kind} {ns}/{h.ingress}", controller=h.controller, namespace_class=sc.cls,
         personal_data=sc.personal_data, in_scope=sc.in_scope or sc.personal_data,
         declared_public=annotations.get(PUBLIC_ACCESS_ANNOTATION) or None,
-        backends=[b if "/" in b else f"{ns}/{b}" for b in h.backends], authenticated=False)
+        backends=[b if "/" in b else f"{ns}/{b}" for b in h.backends], authenticated=False,
+        mfa_network_declared=ctx.scope.mfa.network_level)
     if obj is not None:
         subject.evidence.append(ObjectRef.of(obj))
     backend_wls = [w for b in h.backends for w in ctx.backend_workloads(ns, b)[1]]
@@ -506,6 +507,21 @@ def _applies(ctx: _Context, policy: Obj, ns: str, labels: dict[str, str]) -> boo
     return pns == ns and (not selector or matches({"matchLabels": selector}, labels))
 
 
+AMR_SECOND_FACTOR = frozenset({"mfa", "otp", "hwk", "sc"})  # RFC 8176 values that show more than a password
+
+
+def _second_factor(ctx: _Context, when: dict[str, Any]) -> bool:
+    values = when.get("values")
+    if not isinstance(values, list) or not values:
+        return False
+    key = str(when.get("key", ""))
+    if key == "request.auth.claims[amr]":
+        return all(str(v) in AMR_SECOND_FACTOR for v in values)
+    if key == "request.auth.claims[acr]":
+        return all(str(v) in ctx.scope.mfa.acr_values for v in values)
+    return False
+
+
 def _requires_principal(rule: dict[str, Any]) -> bool:
     sources = [f.get("source") or {} for f in rule.get("from") or [] if isinstance(f, dict)]
     whens = [str(w.get("key", "")) for w in rule.get("when") or [] if isinstance(w, dict)]
@@ -548,10 +564,11 @@ def _istio_layers(ctx: _Context, s: HostAuth, ns: str, backend_wls: list[Workloa
             provider = str(((custom[0].get("spec") or {}).get("provider") or {}).get("name") or "")
             layers.append(_Layer(f"istio ext-authz ({provider}) on {w.label}", objects=custom))
             ok = True
+        # A `when` admits a token whose claim matches ANY listed value, so every value must denote a second factor:
+        # amr per RFC 8176 (mfa, otp, hwk, sc), acr only as the scope declares for its identity provider.
         mfa = [f"{w.get('key')} in {w.get('values')}" for p in allows
                for r in (p.get("spec") or {}).get("rules") or [] if isinstance(r, dict)
-               for w in r.get("when") or [] if isinstance(w, dict)
-               and str(w.get("key", "")) in ("request.auth.claims[amr]", "request.auth.claims[acr]") and w.get("values")]
+               for w in r.get("when") or [] if isinstance(w, dict) and _second_factor(ctx, w)]
         if ras and allow_requires and mfa and len(mfa) >= len(allows):
             s.mfa_claim_required = "; ".join(sorted(set(mfa)))
         if ras and (deny_tokenless or allow_requires):
