@@ -50,6 +50,9 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     _t("networking.k8s.io", "v1", "Ingress", "ingresses", True, "ingress"),
     _t("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False, "ingress"),
     _t("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True, "namespaces"),
+    # Sidecar injectors (Istio, Linkerd): whether a namespace label injects a proxy when no Pod shows one.
+    _t("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations", False,
+       "cluster"),
     # RBAC
     _t("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False, "rbac"),
     _t("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False, "rbac"),
@@ -87,6 +90,10 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     _t("traefik.io", "v1alpha1", "TLSOption", "tlsoptions", True, "ingress"),
     _t("traefik.io", "v1alpha1", "Middleware", "middlewares", True, "ingress", "authentication"),
     _t("projectcontour.io", "v1", "HTTPProxy", "httpproxies", True, "ingress"),
+    # GKE Ingress: Google-managed certificates, frontend redirect and SSL policy, backend response headers and IAP.
+    _t("networking.gke.io", "v1", "ManagedCertificate", "managedcertificates", True, "ingress"),
+    _t("networking.gke.io", "v1beta1", "FrontendConfig", "frontendconfigs", True, "ingress"),
+    _t("cloud.google.com", "v1,v1beta1", "BackendConfig", "backendconfigs", True, "ingress", "authentication"),
     # monitoring and detection
     _t("monitoring.coreos.com", "v1", "Prometheus", "prometheuses", True, "monitoring"),
     _t("monitoring.coreos.com", "v1", "Alertmanager", "alertmanagers", True, "monitoring"),

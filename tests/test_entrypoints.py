@@ -428,7 +428,8 @@ def test_gke_backendconfig_headers_and_iap_or_unknown_when_not_read() -> None:
     a = {x.id: x for x in auth.collect(inventory(ing, svc, bc), Scope(), NOW) if x.TYPE == "host_auth"}
     assert a["shop/web/shop.example.com:443"].auth_gaps == []
     # BackendConfigs not read (a live run without the type, or a snapshot without them): unknown, never a fail.
-    s = hosts(ing, svc)["shop/web/shop.example.com:443"]
+    s = hosts(ing, svc, absent=("BackendConfig",))["shop/web/shop.example.com:443"]
     assert s.hsts is None and "BackendConfig shop/web-bc" in unknown(s)["hsts"]
-    a = {x.id: x for x in auth.collect(inventory(ing, svc), Scope(), NOW) if x.TYPE == "host_auth"}
+    a = {x.id: x for x in auth.collect(inventory(ing, svc, absent=("BackendConfig",)), Scope(), NOW)
+         if x.TYPE == "host_auth"}
     assert "may enable Identity-Aware Proxy" in unknown(a["shop/web/shop.example.com:443"])["authenticated"]

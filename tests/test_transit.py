@@ -260,13 +260,15 @@ def test_injection_cannot_be_confirmed_only_when_no_injector_evidence_was_read()
         "metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "db", "image": "postgres:16"}]}}})
     labelled = ns("pay", labels={"istio-injection": "enabled"})
     unknown_case = {s.name: s for s in transit.collect(inventory(node("a1", "r1"), labelled, sts,
-                                                                 denied=("Deployment",), absent=("Pod",)),
+                                                                 denied=("Deployment",),
+                                                                 absent=("Pod", "MutatingWebhookConfiguration")),
                                                        SCOPE, NOW)}["pay"]
     reasons = {u.field: u.reason for u in unknown_case.unknown}
     assert "cannot be confirmed" in reasons["strict_mtls_all"]
     # Deployments read, no istiod, webhooks not collected: a managed control plane (istiod outside the cluster)
     # would still inject, so this is unknown too, not "no sidecar".
-    managed = {s.name: s for s in transit.collect(inventory(node("a1", "r1"), labelled, sts, absent=("Pod",)),
+    managed = {s.name: s for s in transit.collect(inventory(node("a1", "r1"), labelled, sts,
+                                                            absent=("Pod", "MutatingWebhookConfiguration")),
                                                   SCOPE, NOW)}["pay"]
     assert "MutatingWebhookConfigurations) were not read" in {u.field: u.reason for u in managed.unknown}[
         "strict_mtls_all"]
