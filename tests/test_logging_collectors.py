@@ -138,3 +138,47 @@ def test_audit_log_shipping_needs_a_shipper_on_the_control_plane_with_the_direct
     shipper["spec"]["template"]["spec"]["volumes"] = [{"name": "varlog", "hostPath": {"path": "/var/log"}}]
     assert mon(api, cp, node("w"), shipper, *pods).audit_log_shipped_by == ["logging/fluent-bit"]
     assert "audit_log_path" in mon(node("w")).unknown_fields()
+
+
+def test_alert_rules_match_whole_tokens_not_substrings() -> None:
+    """kube-prometheus ships Watchdog (`expr: vector(1)`, kube-prometheus/manifests/kubePrometheus-prometheusRule.yaml)
+    and the aws-node-termination-handler is a different DaemonSet from the aws-node CNI: neither may count."""
+    assert detection.rule_tokens("Watchdog", "vector(1)") == (set(), set(), {"watchdog"})
+    metrics, values, words = detection.rule_tokens(
+        "KubeDaemonSetRolloutStuck",
+        'kube_daemonset_status_number_ready{job="kube-state-metrics", daemonset=~"aws-node-termination-handler"} '
+        '/ on (namespace, daemonset) kube_daemonset_status_desired_number_scheduled < 1')
+    assert metrics == {"kube_daemonset_status_number_ready", "kube_daemonset_status_desired_number_scheduled"}
+    assert "aws-node" not in values and "aws-node-termination-handler" in values
+    prom = obj("monitoring.coreos.com/v1", "Prometheus", "k8s", "monitoring",
+               spec={"ruleSelector": {}, "ruleNamespaceSelector": {}})
+
+    def rules(*pairs: tuple[str, str]) -> dict:
+        return obj("monitoring.coreos.com/v1", "PrometheusRule", "r", "monitoring",
+                   spec={"groups": [{"name": "g", "rules": [{"alert": a, "expr": e} for a, e in pairs]}]})
+
+    watchdog = rules(("Watchdog", "vector(1)"),
+                     ("NTHDown", 'kube_daemonset_status_number_ready{daemonset="aws-node-termination-handler"} == 0'))
+    m = mon(prom, watchdog, ds("aws-node", "kube-system"), ds("fluent-bit", "logging", containers=[
+        {"name": "fluent-bit", "image": "cr.fluentbit.io/fluent/fluent-bit:3.1.9"}]))
+    found = {c.component: c for c in m.security_alerts}
+    assert found["cni"].alerts == [] and found["log-shipper"].alerts == []
+    assert {"cni", "log-shipper", "ids", "vulnerability-scanner"} <= set(m.components_without_alerts)
+    assert found["ids"].deployed == "not deployed"  # a missing IDS is a finding, not a skip
+    good = rules(("FalcoDown", 'absent(up{job="falco"} == 1)'),
+                 ("FluentBitOutputErrors", "rate(fluentbit_output_errors_total[5m]) > 0"),
+                 ("AwsNodeNotReady", 'kube_daemonset_status_number_ready{daemonset="aws-node"} < 1'))
+    found = {c.component: c for c in mon(prom, good, ds("aws-node", "kube-system")).security_alerts}
+    assert found["ids"].alerts == ["FalcoDown"] and found["log-shipper"].alerts == ["FluentBitOutputErrors"]
+    assert found["cni"].alerts == ["AwsNodeNotReady"]
+
+
+def test_alert_rules_count_only_what_a_running_prometheus_selects() -> None:
+    rule = obj("monitoring.coreos.com/v1", "PrometheusRule", "r", "monitoring",
+               spec={"groups": [{"name": "g", "rules": [{"alert": "X", "expr": "up == 0"}]}]})
+    assert mon(rule).alert_rules == 0  # no Prometheus: nothing evaluates it
+    stopped = obj("monitoring.coreos.com/v1", "Prometheus", "k8s", "monitoring",
+                  spec={"replicas": 0, "ruleSelector": {}})
+    assert mon(stopped, rule).alert_rules == 0
+    running = obj("monitoring.coreos.com/v1", "Prometheus", "k8s", "monitoring", spec={"ruleSelector": {}})
+    assert mon(running, rule).alert_rules == 1

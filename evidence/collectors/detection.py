@@ -26,11 +26,6 @@ from evidence.scope import Scope
 MONITORING = "monitoring.coreos.com"
 _PROM_DURATION = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")
 _PROM_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
-CNI_PATTERNS = r"calico|felix|cilium|flannel|canal|antrea|weave|kube-router|aws-node|kindnet"
-SHIPPER_PATTERNS = r"fluent-?bit|fluentd|vector|promtail|alloy|filebeat|otel|opentelemetry"
-IDS_PATTERNS = r"falco|tetragon"
-CERT_PATTERNS = r"certmanager_certificate_expiration|x509_cert|cert_not_after|ssl_certificate|ssl_earliest_cert" \
-                r"|cert(ificate)?[_ ]?expir"
 CNI_DAEMONSETS = ("calico-node", "cilium", "kube-flannel-ds", "kube-flannel", "canal", "antrea-agent", "weave-net",
                   "kube-router", "aws-node", "kindnet")
 IDS_IMAGES = {"falco": re.compile(r"falcosecurity/falco(:|@|$)"), "tetragon": re.compile(r"cilium/tetragon(:|@|$)")}
@@ -56,8 +51,8 @@ def extend(inv: Inventory, subject: MonitoringFacts, scope: Scope) -> None:
     _log_stores(inv, subject, wls)
     _alert_routing(inv, subject)
     _ids(inv, subject, wls)
-    _security_alerts(inv, subject)
     _audit_shipping(inv, subject)
+    _security_alerts(inv, subject)
 
 
 # --- log retention (10.5.1) --------------------------------------------------------------------------------
@@ -198,7 +193,7 @@ def _falco_outputs(inv: Inventory, subject: MonitoringFacts, ds: Obj, facts: IDS
 
 # --- alert rules for the security components (10.7.2) -----------------------------------------------------
 
-def _selected_rules(inv: Inventory) -> list[tuple[Obj, str, str]]:
+def selected_rules(inv: Inventory) -> list[tuple[Obj, str, str]]:
     """(PrometheusRule, alert name, expr) for every alerting rule a Prometheus selects (ruleSelector and
     ruleNamespaceSelector; a null namespace selector means the Prometheus's own namespace only)."""
     namespaces = {str(n["metadata"]["name"]): dict(n["metadata"].get("labels") or {})
@@ -208,8 +203,8 @@ def _selected_rules(inv: Inventory) -> list[tuple[Obj, str, str]]:
     seen: set[tuple[str, str, str]] = set()
     for prom in inv.objects("Prometheus", MONITORING):
         spec = prom.get("spec") or {}
-        if spec.get("ruleSelector") is None:
-            continue  # the operator selects no rules without a ruleSelector
+        if spec.get("ruleSelector") is None or spec.get("replicas") == 0:
+            continue  # the operator selects no rules without a ruleSelector; 0 replicas evaluate nothing
         pns = str(prom["metadata"].get("namespace"))
         ns_sel = spec.get("ruleNamespaceSelector")
         for r in rules:
@@ -226,20 +221,86 @@ def _selected_rules(inv: Inventory) -> list[tuple[Obj, str, str]]:
     return out
 
 
+# What watches each security component, as whole tokens of a rule (issue 13: substrings matched `vector(1)` in
+# Watchdog and `aws-node` in aws-node-termination-handler). Metric names are matched in full against the regex;
+# label values (daemonset="calico-node", job=~"falco|falcosidekick") and the words of the alert's name against the
+# component's names. Metric names come from the products' exporters (cluster-facts.md E.3): kube-state-metrics
+# kube_daemonset_*, Falco's falcosecurity_* / falco_*, Fluent Bit's fluentbit_*, trivy-operator's trivy_*, the
+# API server's apiserver_audit_* and apiserver_admission_webhook_*, cert-manager's certmanager_certificate_*.
+COMPONENTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "cni": (r"(calico|felix|cilium|flannel|antrea|weave|kube_router|kuberouter)_\w+",
+            ("calico", "calico-node", "felix", "cilium", "cilium-agent", "flannel", "kube-flannel", "kube-flannel-ds",
+             "canal", "antrea", "antrea-agent", "weave", "weave-net", "kube-router", "aws-node", "kindnet")),
+    "log-shipper": (r"(fluentbit|fluentd|vector|promtail|loki_write|filebeat|otelcol_exporter)_\w+",
+                    ("fluent-bit", "fluentbit", "fluentd", "vector", "promtail", "alloy", "filebeat",
+                     "otel-collector", "opentelemetry-collector")),
+    "ids": (r"(falco|falcosecurity|falcosidekick|tetragon)_\w+", ("falco", "falcosidekick", "tetragon")),
+    "vulnerability-scanner": (r"trivy_\w+", ("trivy", "trivy-operator")),
+    "audit-log-delivery": (r"apiserver_audit_\w+", ()),
+    "admission-webhooks": (r"apiserver_admission_webhook_\w+", ()),
+    "certificate-expiry": (r"(certmanager_certificate_(expiration|renewal|ready)\w*|x509_cert_\w+|"
+                           r"probe_ssl_earliest_cert_expiry|ssl_certificate_\w+)", ()),
+}
+_PROMQL_WORDS = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or",
+                           "unless", "offset", "inf", "nan"})
+_MATCHER = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
+_IDENT = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
+
+
+def rule_tokens(alert: str, expr: str) -> tuple[set[str], set[str], set[str]]:
+    """(metric names, positive label values, lower-case words of the alert name) of one alerting rule."""
+    values: set[str] = set()
+    for _, op, value in _MATCHER.findall(expr):
+        if op == "=":
+            values.add(value)
+        elif op == "=~":  # a regex of alternatives: its literal branches
+            values.update(v.strip("^$").replace(".*", "") for v in value.split("|"))
+    bare = re.sub(r"\{[^}]*\}", " ", re.sub(r'"(?:[^"\\]|\\.)*"', " ", expr))
+    bare = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", bare)
+    metrics = {m.group(0) for m in _IDENT.finditer(bare)
+               if m.group(0).lower() not in _PROMQL_WORDS and not bare[m.end():].lstrip().startswith("(")}
+    words = {w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", alert)}
+    return metrics, values, words
+
+
+def _watches(component: str, deployed_names: set[str], tokens: tuple[set[str], set[str], set[str]]) -> bool:
+    metric_re, names = COMPONENTS[component]
+    metrics, values, words = tokens
+    known = set(names) | deployed_names
+    if any(re.fullmatch(metric_re, m) for m in metrics) or values & known:
+        return True
+    # Alert names: "CalicoNodeDown" -> {calico, node, down}; a product named by one word ("falco") or by all its words.
+    return any(all(part in words for part in re.split(r"[-_]", n.lower())) for n in known if n)
+
+
 def _security_alerts(inv: Inventory, subject: MonitoringFacts) -> None:
-    rules = _selected_rules(inv)
-    cni = next((str(d["metadata"]["name"]) for d in inv.objects("DaemonSet", "apps")
-                if d["metadata"]["name"] in CNI_DAEMONSETS), None)
-    shippers = ", ".join(s.name.split("/")[-1] for s in subject.log_shippers) or None
-    ids = ", ".join(i.name.split("/")[-1] for i in subject.ids) or None
+    """Which security components an evaluated alerting rule watches (PCI DSS 10.7.2: failures of critical security
+    controls are detected and alerted). Without a Prometheus nothing is evaluated, and a missing IDS or scanner is
+    listed as not deployed: both are findings, never skipped."""
+    rules = selected_rules(inv)
+    tokens = [(name, rule_tokens(name, expr)) for _, name, expr in rules]
+    cni = [str(d["metadata"]["name"]) for d in inv.objects("DaemonSet", "apps") if d["metadata"]["name"] in CNI_DAEMONSETS]
+    shippers = [s.name.split("/")[-1] for s in subject.log_shippers]
+    ids = [i.name.split("/")[-1] for i in subject.ids]
+    scanners = [str(d["metadata"]["name"]) for d in inv.objects("Deployment", "apps")
+                if re.search(r"aquasec/trivy-operator|trivy-operator", " ".join(
+                    str(c.get("image", "")) for c in containers_of(d)))]
+    audit = "API audit log" if subject.audit_log_path or subject.audit_webhook else None
+    webhooks = [str(w["metadata"]["name"]) for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
+                for w in inv.objects(kind, "admissionregistration.k8s.io")]
     certs = "TLS certificates" if inv.objects("Secret", "") or inv.objects("Certificate", "cert-manager.io") else None
-    components = (("cni", cni, CNI_PATTERNS + (f"|{re.escape(cni)}" if cni else "")),
-                  ("log-shipper", shippers, SHIPPER_PATTERNS),
-                  ("ids", ids, IDS_PATTERNS),
-                  ("certificate-expiry", certs, CERT_PATTERNS))
-    for component, deployed, pattern in components:
-        rx = re.compile(pattern, re.IGNORECASE)
-        alerts = sorted({name for _, name, expr in rules if rx.search(expr) or rx.search(name)})
+    found: dict[str, tuple[str | None, set[str]]] = {
+        "cni": (", ".join(cni) or None, set(cni)),
+        "log-shipper": (", ".join(shippers) or None, set(shippers)),
+        # Required whether deployed or not: a missing IDS (11.5.1) or scanner (11.3.1) is itself the finding.
+        "ids": (", ".join(ids) or "not deployed", set(ids)),
+        "vulnerability-scanner": (", ".join(scanners) or "not deployed", set(scanners)),
+        "audit-log-delivery": (audit, set()),
+        "admission-webhooks": (f"{len(webhooks)} admission webhooks" if webhooks else None, set()),
+        "certificate-expiry": (certs, set()),
+    }
+    for component, (deployed, names) in found.items():
+        alerts = sorted({name for name, t in tokens if _watches(component, names, t)})
         subject.security_alerts.append(ComponentAlerts(component=component, deployed=deployed, alerts=alerts))
     subject.components_without_alerts = [c.component for c in subject.security_alerts if c.deployed and not c.alerts]
     if inv.status("PrometheusRule", MONITORING).status in ("forbidden", "error"):

@@ -62,10 +62,15 @@ def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[MonitoringFac
         subject.evidence += [ObjectRef.of(o) for o in found]
         if kind == "Prometheus" and found and found[0].get("kind") == "Prometheus":
             subject.prometheus_retention = (found[0].get("spec") or {}).get("retention") or "24h (operator default)"
-    rules = inv.objects("PrometheusRule", "monitoring.coreos.com")
-    subject.alert_rules = sum(1 for r in rules for g in (r.get("spec") or {}).get("groups") or []
-                              for rule in g.get("rules") or [] if rule.get("alert"))
-    subject.evidence += [ObjectRef.of(r) for r in rules]
+    # Only rules a running Prometheus selects are evaluated: a PrometheusRule no ruleSelector matches alerts nobody.
+    selected = detection.selected_rules(inv)
+    subject.alert_rules = len(selected)
+    subject.evidence += list(dict.fromkeys(ObjectRef.of(r) for r, _, _ in selected))
+    if subject.prometheus and not inv.objects("Prometheus", "monitoring.coreos.com"):
+        subject.mark_unknown("alert_rules", "Prometheus runs without the operator: its rule files are configuration "
+                             "files, not PrometheusRule objects, and are not read")
+    if inv.status("PrometheusRule", "monitoring.coreos.com").status in ("forbidden", "error"):
+        subject.mark_unknown("alert_rules", "prometheusrules could not be read")
     if inv.status("Prometheus", "monitoring.coreos.com").status in ("forbidden", "error"):
         subject.mark_unknown("prometheus", "permission denied or error listing prometheuses")
     _log_shippers(inv, subject, nodes)
