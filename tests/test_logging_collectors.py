@@ -144,7 +144,7 @@ def test_alert_rules_match_whole_tokens_not_substrings() -> None:
     """kube-prometheus ships Watchdog (`expr: vector(1)`, kube-prometheus/manifests/kubePrometheus-prometheusRule.yaml)
     and the aws-node-termination-handler is a different DaemonSet from the aws-node CNI: neither may count."""
     assert detection.rule_tokens("Watchdog", "vector(1)") == (set(), set(), {"watchdog"})
-    metrics, values, words = detection.rule_tokens(
+    metrics, values, _words = detection.rule_tokens(
         "KubeDaemonSetRolloutStuck",
         'kube_daemonset_status_number_ready{job="kube-state-metrics", daemonset=~"aws-node-termination-handler"} '
         '/ on (namespace, daemonset) kube_daemonset_status_desired_number_scheduled < 1')
