@@ -116,6 +116,8 @@ DIR/fleet/<timestamp>/ and exits with the worst of its clusters' codes (4, then 
                    help="sign the manifest and the PDF with this key (auditpack keys generate)")
     c.add_argument("--sign-cert", type=Path, metavar="CRT",
                    help="certificate of the signing key for the PDF signature (default: KEY's .crt beside it)")
+    c.add_argument("--report", choices=["full", "summary"], default="full",
+                   help="full (default) or summary: a PDF of cover, summary, scope, requirement tables and failures")
     c.add_argument("--attestations", type=Path, metavar="FILE",
                    help="attestations for requirements no cluster can show (auditpack attest); attachments are "
                         "copied into the pack and hashed")
@@ -200,6 +202,8 @@ exit codes of verify (when several apply, the first in this list wins):
     r.add_argument("--out", type=Path, required=True, metavar="DIR")
     r.add_argument("--sign-key", type=Path, metavar="KEY", help="sign the re-rendered pack")
     r.add_argument("--sign-cert", type=Path, metavar="CRT")
+    r.add_argument("--report", choices=["full", "summary"], default="full",
+                   help="full (default) or summary: a PDF of cover, summary, scope, requirement tables and failures")
 
     at = sub.add_parser("attest", help="record an attestation for a requirement no cluster can show",
                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""\
@@ -228,8 +232,10 @@ the attachment's SHA-256 and the expiry. After valid_until it is listed as expir
     kg = k_sub.add_parser("generate", help="write auditpack-signing.key (keep it secret), .pub and .crt")
     kg.add_argument("--out", type=Path, required=True, metavar="DIR")
     kg.add_argument("--name", default="auditpack pack signer", help="the certificate's common name")
-    kg.add_argument("--algorithm", choices=["ed25519", "ecdsa-p256"], default="ed25519",
-                    help="ed25519 (default) or ecdsa-p256 (for PDF readers without EdDSA support)")
+    # ECDSA P-256 by default: poppler's pdfsig (and so Okular, Evince) reports an Ed25519 PDF signature as invalid,
+    # and the PDF is what the auditor opens first; the manifest signature verifies with either.
+    kg.add_argument("--algorithm", choices=["ecdsa-p256", "ed25519"], default="ecdsa-p256",
+                    help="ecdsa-p256 (default: PDF readers verify it) or ed25519 (manifest-only verifiers)")
     kg.add_argument("--passphrase-env", metavar="VAR",
                     help="encrypt the key with the passphrase in environment variable VAR (never on the command "
                          "line); collect --sign-key reads it from $AUDITPACK_SIGN_KEY_PASSPHRASE")
@@ -479,7 +485,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "render":
         from evidence.pipeline import rerender
 
-        out = rerender(args.pack, args.out, args.sign_key, args.sign_cert)
+        out = rerender(args.pack, args.out, args.sign_key, args.sign_cert, report=args.report)
         print(f"wrote {out}: report.pdf and control-matrix.xlsx re-rendered from {args.pack}")
         _print_signed(out)
         return EXIT_OK
@@ -571,7 +577,8 @@ def _collect(args: argparse.Namespace) -> int:
                           previous=None if previous_auto else args.previous, probe=_probe_options(args),
                           attestations=args.attestations, timeout=args.timeout,
                           request_timeout=args.request_timeout, secrets=_secrets_mode(args),
-                          allow_insecure_http=args.allow_insecure_http, upload=storage_cli.options(args))
+                          allow_insecure_http=args.allow_insecure_http, upload=storage_cli.options(args),
+                          report=args.report)
         if args.out_root is not None:
             from evidence.retention import collect_to_root
 

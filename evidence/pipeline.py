@@ -44,6 +44,7 @@ class RunOptions:
     secrets: str = "list"  # live: list | by-name | none (--secrets, --no-secrets)
     allow_insecure_http: bool = False  # live: accept an http:// API server (--allow-insecure-http)
     upload: Any = None  # storage.UploadOptions: ship the pack to object storage (--upload s3://...)
+    report: str = "full"  # --report: "summary" renders only cover, summary, scope, requirements and failures
 
 
 @dataclass
@@ -148,7 +149,7 @@ def collect(opts: RunOptions) -> RunSummary:
         # Who signs (algorithm, key fingerprint, certificate SHA-256): recorded in the manifest, outside the evidence
         # section and its digest; the report can print it (hook for render/pdf.py: pass signer_info along).
         signer_info = signing.signer_info(signer) if signer else None
-        render_all(w.tmp, evidence, digest, signer, lambda stage, **kw: _stage(opts, stage, **kw))
+        render_all(w.tmp, evidence, digest, signer, lambda stage, **kw: _stage(opts, stage, **kw), report=opts.report)
         _stage(opts, "signing manifest" if signer else "writing manifest")
         w.finish(identity, (lambda body: signing.sign_manifest(body, signer)) if signer else None,
                  signer_info=signer_info)
@@ -244,7 +245,8 @@ def exit_code(results: Results, fail_on: str, incomplete: bool) -> int:
     return EXIT_OK
 
 
-def rerender(pack: Path, out: Path, sign_key: Path | None = None, sign_cert: Path | None = None) -> Path:
+def rerender(pack: Path, out: Path, sign_key: Path | None = None, sign_cert: Path | None = None,
+             report: str = "full") -> Path:
     """`auditpack render`: the same evidence, presented by this version's templates, in a new directory.
 
     The evidence files are copied unchanged, so the evidence section and its digest stay the same; the
@@ -263,7 +265,7 @@ def rerender(pack: Path, out: Path, sign_key: Path | None = None, sign_cert: Pat
             dst.parent.mkdir(parents=True, exist_ok=True)
             dst.write_bytes(data)
         signer_info = signing.signer_info(signer) if signer else None
-        render_all(w.tmp, evidence, digest, signer)
+        render_all(w.tmp, evidence, digest, signer, report=report)
         identity = {k: v for k, v in evidence.items() if k != "files"}
         w.finish(identity, (lambda body: signing.sign_manifest(body, signer)) if signer else None,
                  rendered={"from": str(pack), "tool_version": __version__, "at": datetime.now(UTC).isoformat()},
@@ -272,7 +274,7 @@ def rerender(pack: Path, out: Path, sign_key: Path | None = None, sign_cert: Pat
 
 
 def render_all(root: Path, evidence: dict[str, Any], digest: str, signer: signing.Signer | None = None,
-               stage: Callable[..., None] | None = None) -> None:
+               stage: Callable[..., None] | None = None, report: str = "full") -> None:
     """The PDF, the workbook and OSCAL from the pack's data files. They are independent, so the PDF (the longest,
     WeasyPrint's layout) is rendered in a second process while this one writes the workbook and OSCAL: the two
     cores both work. Each writes its own file inside the not-yet-renamed pack, so the pack stays atomic."""
@@ -285,12 +287,14 @@ def render_all(root: Path, evidence: dict[str, Any], digest: str, signer: signin
     note("rendering PDF, workbook and OSCAL")
     # spawn, not fork: the parent may hold threads (progress display) and a large heap that need not be copied.
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        report = pool.submit(pdf.render, root, evidence, digest, root / "report.pdf")
+        # The PDF's signature statement needs the signer before manifest.sig exists: its signer_info is passed along.
+        pdf_job = pool.submit(pdf.render, root, evidence, digest, root / "report.pdf",
+                              signing.signer_info(signer) if signer else None, report)
         note("writing workbook")
         xlsx.render(root, evidence, digest, root / "control-matrix.xlsx")
         note("writing OSCAL")
         oscal.render(root, evidence, digest, root / "oscal" / "assessment-results.json")
-        report.result()  # re-raises the renderer's error here, in this process
+        pdf_job.result()  # re-raises the renderer's error here, in this process
     note("rendered PDF", pages=_pdf_pages(root / "report.pdf"))
     if signer is not None:
         note("signing PDF")

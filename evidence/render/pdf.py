@@ -9,6 +9,7 @@ from typing import Any
 
 import jinja2
 import orjson
+from markupsafe import Markup, escape
 
 from evidence.evaluate import (
     REQUIREMENT_DEFINITIONS,
@@ -24,10 +25,13 @@ from evidence.evaluate import (
 from evidence.render.data import (
     REQUIREMENT_BADGE,
     REQUIREMENT_ORDER,
+    SCOPE_CLASSES,
     SEVERITY_RANK,
     STATUS_LABEL,
     STATUS_ORDER,
     ReportData,
+    ScopeView,
+    scope_view,
 )
 from evidence.resources import data_dir
 
@@ -106,9 +110,20 @@ class View:
         return self.data.evidence
 
     @property
+    def scope(self) -> ScopeView:
+        return scope_view(self.data)
+
+    @property
+    def summary_only(self) -> bool:
+        return self.data.report == "summary"
+
+    @property
     def toc(self) -> list[tuple[str, str]]:
         """(section id, title) of every chapter, in report order."""
-        out = [("summary", "Executive summary")]
+        out = [("summary", "Executive summary"), ("scope", "Assessed scope")]
+        if self.summary_only:
+            out += [(f"fw-{f.summary.id}", f"{f.summary.title} {f.summary.version}") for f in self.frameworks]
+            return [*out, ("findings", "Findings")]
         if self.data.changes:
             out.append(("changes", f"Changes since {format_date(self.data.changes.get('previous_as_of'))}"))
         out += [(f"fw-{f.summary.id}", f"{f.summary.title} {f.summary.version}") for f in self.frameworks]
@@ -225,6 +240,35 @@ def requirement_counts(counts: dict[str, int]) -> list[tuple[str, int]]:
     return known + sorted((s, n) for s, n in counts.items() if s not in REQUIREMENT_ORDER and n)
 
 
+def plural(n: int, noun: str) -> str:
+    """'1 flow', '7 flows', '2 policies': the count and its noun, never 'flow(s)' (the last word is inflected)."""
+    if n == 1:
+        return f"1 {noun}"
+    head, _, word = noun.rpartition(" ")
+    if word.endswith("y") and word[-2:-1] not in ("a", "e", "o", "u"):
+        word = word[:-1] + "ies"
+    elif word.endswith(("s", "x", "ch", "sh")):
+        word += "es"
+    else:
+        word += "s"
+    return f"{thousands(n)} {head + ' ' if head else ''}{word}"
+
+
+def ident(value: object) -> Markup:
+    """An identifier that may wrap only after / . - [ ] : , = (a break opportunity, <wbr>), never mid-word."""
+    text = str(value)
+    out = []
+    for ch in text:
+        out.append(escape(ch))
+        if ch in "/.-[":
+            out.append(Markup("<wbr>"))
+    return Markup("").join(out)
+
+
+def scope_class_label(value: str) -> str:
+    return dict(SCOPE_CLASSES).get(value, value)
+
+
 def severity_label(value: str) -> str:
     return value.capitalize()
 
@@ -241,7 +285,7 @@ def environment() -> jinja2.Environment:
     env.filters.update(status_label=status_label, status_counts=status_counts, severity=severity_label,
                        requirement_label=requirement_label, requirement_counts=requirement_counts,
                        datetime=format_datetime, date=format_date, time=format_time, short=short,
-                       thousands=thousands)
+                       thousands=thousands, plural=plural, ident=ident, scope_class=scope_class_label)
     return env
 
 
@@ -250,13 +294,17 @@ def html(data: ReportData) -> str:
     return environment().get_template(TEMPLATE).render(v=view(data), data=data, results=data.results)
 
 
-def render(root: Path, evidence: dict[str, Any], digest: str, out: Path) -> None:
+def render(root: Path, evidence: dict[str, Any], digest: str, out: Path, signer: dict[str, Any] | None = None,
+           report: str = "full") -> None:
+    """Write report.pdf. `signer` is signing.signer_info of the key that will sign the pack (the PDF is rendered
+    before manifest.sig exists); `report` is "full" or "summary" (--report)."""
     from weasyprint import (
         HTML,  # imported here: loading WeasyPrint costs ~1 s, and only `collect` needs it
         Attachment,
     )
 
     data = ReportData.load(root, evidence, digest)
+    data.signer, data.report = signer, report
     base = data_dir("report_templates")
     # PDF/A-3b: an archival PDF that may carry the data it presents. The embedded manifest is the evidence section
     # and its digest; the full manifest also hashes this PDF, so it cannot be inside it.

@@ -34,7 +34,7 @@ from evidence.evaluate import (
     REQUIREMENT_QSA_TERMS,
     STATUS_DEFINITIONS,
 )
-from evidence.render.data import REQUIREMENT_ORDER, STATUS_LABEL, ReportData
+from evidence.render.data import REQUIREMENT_ORDER, SCOPE_CLASSES, STATUS_LABEL, ReportData, scope_view
 
 # Status columns in the order the summary tables show them; values are results.json's own.
 STATUSES = ("pass", "fail", "inconclusive", "waived", "not_applicable", "manual")
@@ -80,6 +80,7 @@ def render(root: Path, evidence: dict[str, Any], digest: str, out: Path) -> None
     book = _Book(wb, styled_data=not stream)
     _properties(wb, data)
     _summary(book, data)
+    _scope(book, data)
     _legend(book)
     _requirements(book, data)
     _controls(book, data)
@@ -199,8 +200,9 @@ class _Book:
         return out
 
     def table(self, title: str, cols: Sequence[Col], rows: Iterable[Sequence[Any]], *, freeze: str = "A2",
-              styled: bool = True) -> list[tuple[Any, int]]:
-        """Write a table with a frozen header and an autofilter; returns (sheet, data rows) per sheet used."""
+              styled: bool = True, print_cols: str | None = None) -> list[tuple[Any, int]]:
+        """Write a table with a frozen header and an autofilter; returns (sheet, data rows) per sheet used.
+        `print_cols` ("A:B"): a wide sheet printed across pages, these key columns repeated on each page."""
         it = iter(rows)
         head = list(itertools.islice(it, WIDTH_SAMPLE))
         widths = [_width(col, [r[i] for r in head]) for i, col in enumerate(cols)]
@@ -219,6 +221,8 @@ class _Book:
             ws.freeze_panes = freeze
             ws.print_title_rows = "1:1"
             _fit_width(ws)
+            if print_cols:
+                _print_across(ws, print_cols)
             ws.append(self.header(ws, cols))
             n = 0
             for row in itertools.islice(rest, MAX_ROWS - 1):
@@ -307,6 +311,59 @@ def _lines(items: Iterable[str]) -> str:
 
 # -- sheets -------------------------------------------------------------------------------------------------
 
+def _print_across(ws: Any, key_cols: str) -> None:
+    """A wide sheet (the Requirements: over 20 columns) printed readable: landscape A4 at its own width, one page
+    tall per page, the header row and the key columns repeated on every page, instead of squeezed to one page wide."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.sheet_properties.pageSetUpPr.fitToPage = False
+    ws.page_setup.scale = 70
+    ws.print_title_cols = key_cols
+    ws.print_options.gridLines = True
+
+
+def _scope(book: _Book, data: ReportData) -> None:
+    """The assessed scope, as the PDF's scope chapter shows it: one table, a section per row group."""
+    sc = scope_view(data)
+    classes = dict(SCOPE_CLASSES)
+    cols = [Col("Section", width=22), Col("Item", "wrap", width=44), Col("Detail", "wrap", width=WRAP_WIDTH),
+            Col("Workloads", "number"), Col("Pods", "number"), Col("How decided", "wrap", width=48)]
+    entity = sc.entity
+    rows: list[list[Any]] = [["Scope file", sc.origin, None, None, None,
+                              "none given: everything below was inferred" if sc.origin == "inferred" else None]]
+    if entity:
+        kind = "service provider" if entity.get("type") == "service_provider" else "merchant"
+        rows.append(["Assessed entity", kind, "multi-tenant" if entity.get("multi_tenant") else "not multi-tenant",
+                     None, None, "declared in the scope file"])
+    else:
+        rows.append(["Assessed entity", "not declared", "applicability was not declared: requirements for service "
+                     "providers or multi-tenant providers keep their evaluated status", None, None,
+                     "declare entity: {type: merchant | service_provider, multi_tenant: true | false}"])
+    for n in sc.namespaces:
+        data_kinds = ", ".join(k for k, on in (("personal data", n.personal_data), ("health data", n.health_data))
+                               if on)
+        rows.append(["Namespace", n.name, "; ".join(t for t in (classes.get(n.scope_class, n.scope_class), data_kinds)
+                                                    if t), n.workloads, n.pods,
+                     n.reason + (" (inferred)" if n.inferred and n.scope_class in ("cde", "connected", "out_of_scope")
+                                 else "")])
+    for s in sc.sites:
+        rows.append(["Site", s["name"], ", ".join(s["nodes"]) or "no nodes", None, None, s["selector"]])
+    rows += [["Untrusted link", f"{a} <-> {b}", "traffic across it must be encrypted", None, None, None]
+             for a, b in sc.untrusted_links]
+    rows += [["Approved flow", f"{f.get('from')} -> {f.get('to')}", f"{', '.join(f.get('ports') or ['all ports'])}: "
+              f"{f.get('reason')}", None, None, "scope file"] for f in sc.approved_flows]
+    rows += [["Waiver", f"{w.get('control')} on {w.get('subject')}", f"{w.get('reason')} (approver {w.get('approver')},"
+              f" ticket {w.get('ticket')}, expires {w.get('expires')})", None, None, "scope file"] for w in sc.waivers]
+    if not sc.waivers:
+        rows.append(["Waiver", "none declared", "every gap is reported as found", None, None, "scope file"])
+    rows.append(["Certificate warning period", f"{sc.certificate_expiry_days} days", "a certificate expiring within "
+                 "this period of the evaluation time is reported as expiring soon", None, None, None])
+    for status, message, kinds in sc.not_seen_groups():
+        rows.append(["Not seen", status.replace("_", " "), ", ".join(kinds), None, None, message])
+    rows += [["Inferred", i, None, None, None, "the scope file is silent here"] for i in sc.inferences]
+    book.table("Scope", cols, rows)
+
+
 def _summary(book: _Book, data: ReportData) -> None:
     r = data.results
     ev = data.evidence
@@ -314,6 +371,7 @@ def _summary(book: _Book, data: ReportData) -> None:
     catalogue = ev.get("catalogue") or {}
     source = ev.get("source") or {}
     ws = book.sheet("Summary")
+    ws.freeze_panes = "A2"  # the title row stays in view, as the header row does on the other sheets
     value_width = 66  # a SHA-256 digest on one line
     for letter, width in zip("ABCDEFGHIJK", (32, value_width, 34, 10, 10, 15, 10, 17, 10, 10, 13), strict=True):
         ws.column_dimensions[letter].width = width
@@ -471,7 +529,7 @@ def _requirements(book: _Book, data: ReportData) -> None:
                      _lines(f"{c}: {control_status.get(c, 'unknown')}" for c in q.controls), q.manual_evidence,
                      *people, f"{short}|{q.framework}|{q.id}",
                      json.dumps(recorded, sort_keys=True) if recorded else None])
-    ((ws, n),) = book.table("Requirements", cols, rows, freeze="C2")
+    ((ws, n),) = book.table("Requirements", cols, rows, freeze="C2", print_cols="A:B")
     _protect(ws, cols, n)
     last = max(n + 1, 2)
 
