@@ -19,6 +19,7 @@ version=$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml | head -n1)
 tag=${1:-localhost/auditpack:$version}
 read -r -a buildah_args <<< "${BUILDAH_ARGS:---storage-driver vfs}"
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+source_url=${SOURCE_URL:-$(git remote get-url origin 2>/dev/null || echo unknown)}
 git diff --quiet HEAD -- evidence controls report_templates pyproject.toml 2>/dev/null || revision+="-dirty"
 
 started=$(date +%s)
@@ -39,6 +40,7 @@ fi
 buildah "${buildah_args[@]}" bud --isolation chroot --format docker --pull=false \
   --ignorefile deploy/Dockerfile.dockerignore -f deploy/Dockerfile \
   --build-arg BASE="$base" --build-arg VERSION="$version" --build-arg REVISION="$revision" \
+  --build-arg SOURCE="$source_url" \
   "${extra[@]}" --tag "$tag" .
 done_at=$(date +%s)
 

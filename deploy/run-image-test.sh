@@ -11,37 +11,42 @@
 #   deploy/run-image-test.sh         (as root, from a checkout with .venv; needs buildah, mmdebstrap, unshare)
 #
 # Bounded: the build gets IMAGE_BUILD_TIMEOUT (default 1200 s), the collect IMAGE_RUN_TIMEOUT (default 600 s).
+# While working on the image: IMAGE=TAG with BUILDAH_ARGS naming its storage runs an image already built there
+# (deploy/build-image.sh) and leaves that storage alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 py=${PYTHON:-$repo/.venv/bin/python}
 auditpack=$(dirname "$py")/auditpack
 host_python=$(command -v python3)
-tag=localhost/auditpack:ci
+tag=${IMAGE:-localhost/auditpack:ci}
 
 fail() { echo "image test FAILED: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || fail "must run as root (buildah with chroot isolation and vfs storage, bind mounts)"
 for tool in buildah mmdebstrap unshare mount; do command -v "$tool" >/dev/null || fail "$tool is not installed"; done
 
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/auditpack-image.XXXXXX")
-export BUILDAH_ARGS="--root $work/storage --runroot $work/runroot --storage-driver vfs"
-read -r -a buildah_args <<< "$BUILDAH_ARGS"
+[ -n "${IMAGE:-}" ] || export BUILDAH_ARGS="--root $work/storage --runroot $work/runroot --storage-driver vfs"
+read -r -a buildah_args <<< "${BUILDAH_ARGS:---storage-driver vfs}"
 fakeapi_pid=
 ctr=
 cleanup() {
   set +e
   [ -n "$fakeapi_pid" ] && kill "$fakeapi_pid" 2>/dev/null && wait "$fakeapi_pid" 2>/dev/null
   [ -n "$ctr" ] && buildah "${buildah_args[@]}" rm "$ctr" >/dev/null 2>&1
-  buildah "${buildah_args[@]}" rmi --all --force >/dev/null 2>&1
+  [ -n "${IMAGE:-}" ] || buildah "${buildah_args[@]}" rmi --all --force >/dev/null 2>&1
   # The bind mounts lived in the run's own mount namespace and died with it: nothing of the host is below $work.
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT  # timeout(1) or ^C: still clean up
 
 # --- build ------------------------------------------------------------------------------------------------
 build_started=$(date +%s)
-timeout "${IMAGE_BUILD_TIMEOUT:-1200}" deploy/build-image.sh "$tag" 2>&1 | tee "$work/build.log" | tail -n 40 \
-  || fail "the image build failed or timed out (log: the last lines above)"
+if [ -z "${IMAGE:-}" ]; then
+  timeout "${IMAGE_BUILD_TIMEOUT:-1200}" deploy/build-image.sh "$tag" 2>&1 | tee "$work/build.log" | tail -n 40 \
+    || fail "the image build failed or timed out (log: the last lines above)"
+fi
 build_seconds=$(($(date +%s) - build_started))
 size=$(buildah "${buildah_args[@]}" images --format '{{.Size}}' "$tag" | head -n1)
 
@@ -50,9 +55,10 @@ mkdir -p "$work/packs" "$work/etc/signing" "$work/keys" "$work/newroot"
 chown 10001:10001 "$work/packs" && chmod 0750 "$work/packs"
 "$auditpack" keys generate --out "$work/keys" >/dev/null
 cp "$work/keys/auditpack-signing.key" "$work/keys/auditpack-signing.crt" "$work/etc/signing/"
+cp samples/scope.yaml "$work/etc/scope.yaml"
 chown -R 0:10001 "$work/etc" && chmod 0750 "$work/etc" "$work/etc/signing"
 chmod 0440 "$work/etc/signing/"*
-cp samples/scope.yaml "$work/etc/scope.yaml"
+chmod 0444 "$work/etc/scope.yaml"  # a ConfigMap volume's files: world-readable, on a read-only mount
 
 # --- the API server on the host's loopback --------------------------------------------------------------------
 "$py" -m tests.fakeapi serve samples/demo-cluster --kubeconfig "$work/etc/kubeconfig" \
@@ -60,7 +66,7 @@ cp samples/scope.yaml "$work/etc/scope.yaml"
 fakeapi_pid=$!
 for _ in $(seq 120); do grep -q '^READY ' "$work/fakeapi.out" 2>/dev/null && break; sleep 0.5; done
 grep -q '^READY ' "$work/fakeapi.out" || fail "tests.fakeapi did not start: $(cat "$work/fakeapi.err")"
-chown 0:10001 "$work/etc/kubeconfig" && chmod 0440 "$work/etc/kubeconfig" "$work/etc/scope.yaml"
+chown 0:10001 "$work/etc/kubeconfig" && chmod 0440 "$work/etc/kubeconfig"
 
 # --- the container: the image's files, its environment, the CronJob's arguments -------------------------------
 ctr=$(buildah "${buildah_args[@]}" from --pull=false "$tag")
@@ -105,9 +111,15 @@ mount --bind "$work/packs" "$new/packs"
 mount --bind "$work/etc" "$new/etc/auditpack" && mount -o remount,bind,ro "$new/etc/auditpack"
 as_user=(env -i "${image_env[@]}" /usr/sbin/chroot --userspec=10001:10001 --groups=10001 "$new")
 # Even root cannot write the root filesystem: it is really read-only, as in the CronJob.
-if env -i "${image_env[@]}" /usr/sbin/chroot "$new" python3 -c "open('/opt/auditpack/probe', 'w')" 2>/dev/null; then
-  echo "the root filesystem is writable" >&2; exit 1
-fi
+probe="import errno, sys
+try:
+    open('/opt/auditpack/probe', 'w')
+except OSError as e:
+    sys.exit(0 if e.errno == errno.EROFS else 2)
+sys.exit(1)"
+env -i "${image_env[@]}" /usr/sbin/chroot "$new" python3 -c "$probe" \
+  || { echo "the root filesystem is not read-only (or python3 failed)" >&2; exit 1; }
+echo "root filesystem: read-only (root gets EROFS)"
 echo "health: $("${as_user[@]}" auditpack --version)"
 cd /  # the image's WORKDIR is /packs; chroot starts in /
 "$host_python" "$work/rusage.py" "$run_timeout" "${as_user[@]}" sh -c 'cd /packs && exec auditpack "$@"' auditpack "$@"
@@ -143,7 +155,8 @@ pack, sbom = Path(sys.argv[1]), Path(sys.argv[2])
 (pdf,) = pack.glob("*.pdf")
 fonts: dict[str, bool] = {}
 for page in PdfReader(pdf).pages:
-    for font in (page.get("/Resources") or {}).get("/Font", {}).values():
+    resources = page["/Resources"].get_object()
+    for font in resources.get("/Font", {}).get_object().values():
         font = font.get_object()
         desc = font.get("/FontDescriptor") or font["/DescendantFonts"][0].get_object()["/FontDescriptor"]
         desc = desc.get_object()

@@ -64,7 +64,7 @@ def test_dockerfile_builds_a_wheel_and_runs_it_unprivileged() -> None:
     assert df.parent_images == ["python:3.11-slim-bookworm"] * 2  # the ARG's default, substituted
     # The CronJob uploads to S3: the s3 extra is installed; pip itself is not shipped.
     build_run = " ".join(i["value"] for i in build if i["instruction"] == "RUN")
-    assert '"${wheel}[s3]"' in build_run and "pip uninstall --yes pip" in build_run
+    assert '"${wheel}[s3]"' in build_run and "pip uninstall --yes setuptools pip" in build_run
     # No ADD at all (so no remote URLs or archives unpacked by magic); no `latest` base.
     assert not [i for i in df.structure if i["instruction"] == "ADD"]
     assert not any(img.endswith(":latest") or ":" not in img for img in df.parent_images)
