@@ -300,3 +300,28 @@ def test_worst_case_inputs_take_linear_time() -> None:
         r.redact({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "annotations": {"a": value}},
                   "data": {"k": value, "one": value.replace("\n", "")}})
         assert time.perf_counter() - start < 5.0, value[:20]
+
+
+def test_kubeadm_extra_args_traefik_flags_and_k3s_node_args() -> None:
+    r = Redactor()
+    v3 = yaml.safe_dump({"apiVersion": "kubeadm.k8s.io/v1beta3", "kind": "ClusterConfiguration", "apiServer": {
+        "extraArgs": {"audit-policy-file": "/etc/k/audit.yaml", "oidc-client-secret-x": "Kubeadm-Secret-16"}}})
+    v4 = yaml.safe_dump({"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "ClusterConfiguration", "apiServer": {
+        "extraArgs": [{"name": "audit-log-path", "value": "/var/log/a.log"}, {"name": "x", "value": "Kubeadm-17"}]}})
+    cm = r.redact({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kubeadm-config"},
+                   "data": {"ClusterConfiguration": v3, "v4": v4}})
+    got3, got4 = (yaml.safe_load(cm["data"][k]) for k in ("ClusterConfiguration", "v4"))
+    assert got3["apiVersion"] == "kubeadm.k8s.io/v1beta3"
+    assert got3["apiServer"]["extraArgs"] == {"audit-policy-file": "/etc/k/audit.yaml", "oidc-client-secret-x": MASK}
+    assert got4["apiServer"]["extraArgs"] == [{"name": "audit-log-path", "value": "/var/log/a.log"},
+                                              {"name": "x", "value": "<fingerprint: 10 chars>"}]
+    traefik = r.redact(_deploy({"args": ["--entryPoints.web.address=:8000",
+                                         "--entryPoints.web.http.redirections.entryPoint.to=websecure",
+                                         "--providers.kubernetescrd.token=Traefik-Tok-18"]}))
+    assert _container(traefik)["args"][:2] == ["--entryPoints.web.address=:8000",
+                                                "--entryPoints.web.http.redirections.entryPoint.to=websecure"]
+    assert _container(traefik)["args"][2] == f"--providers.kubernetescrd.token={MASK}"
+    node = r.redact({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n", "annotations": {
+        "k3s.io/node-args": json.dumps(["server", "--flannel-backend", "wireguard-native", "--token", "K3s-Tok-19"])}}})
+    assert json.loads(node["metadata"]["annotations"]["k3s.io/node-args"]) == [
+        "server", "--flannel-backend", "wireguard-native", "--token", MASK]
