@@ -213,7 +213,7 @@ def _parse_json(name: str, data: bytes) -> Any:
 
 def _documents(name: str, data: bytes, found: _Read) -> Iterator[tuple[dict[str, Any], int]]:
     """Yield (object, line) for every Kubernetes object in a file, unpacking List documents. A file none of whose
-    documents looks like a Kubernetes object (no apiVersion and no kind) is listed in `found.skipped`."""
+    documents looks like a Kubernetes object (see _looks_like_object) is listed in `found.skipped`."""
     if name.lower().endswith(".json"):
         parsed = _parse_json(name, data)
         docs: list[tuple[Any, int]] = [(parsed, 1)]
@@ -227,7 +227,9 @@ def _documents(name: str, data: bytes, found: _Read) -> Iterator[tuple[dict[str,
 
 
 def _looks_like_object(doc: Any) -> bool:
-    return isinstance(doc, dict) and ("apiVersion" in doc or "kind" in doc)
+    """apiVersion, or kind with metadata or items. A Helm values file may well have a top-level `kind:`
+    (a chart's "Deployment or DaemonSet" switch) and is still not an object."""
+    return isinstance(doc, dict) and ("apiVersion" in doc or ("kind" in doc and ("metadata" in doc or "items" in doc)))
 
 
 def _yaml_documents(name: str, data: bytes) -> Iterator[tuple[Any, int]]:
