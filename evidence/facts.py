@@ -492,6 +492,17 @@ class ClusterFacts(Subject):
                                                "kubeadm-config ConfigMap (what kubeadm renders)")
     audit: AuditConfig | None = None
     secrets_encryption_source: str = ""
+    audit_policy_source: str | None = Field(default=None, description="where the audit policy was read (the "
+                                            "snapshot, or a ConfigMap the scope names)")
+    audit_policy_gaps: list[str] = Field(default_factory=list, description="what the audit policy does not record "
+                                         "(Secrets, RBAC changes, exec/attach, ServiceAccount tokens); unknown when "
+                                         "the policy is not visible")
+    encryption_config_source: str | None = Field(default=None, description="where the EncryptionConfiguration was "
+                                                 "read; None when it is not visible")
+    secrets_first_provider: str | None = Field(default=None, description="the provider that encrypts new Secrets "
+                                               "(identity = plain text); None when the configuration is not visible")
+    encryption_config_unseen: bool = Field(default=False, description="--encryption-provider-config is set but the "
+                                           "file is not visible, so its providers cannot be judged")
 
 
 # --- monitoring ----------------------------------------------------------------------------------------

@@ -179,7 +179,7 @@ CONFIG_KEEP: tuple[str, ...] = (
     "rules.*.users", "rules.*.userGroups", "omitStages", "rules.*.omitStages",
     "provider", "cookie_expire", "cookie_refresh", "authenticated_emails_file", "oidc_issuer_url", "email_domains",
     "allowed_groups", "skip_auth_routes", "skip_auth_regex", "trusted_ips", "trusted_proxy_ips", "upstreams",
-    "apiServer.extraArgs.*.name", "[OUTPUT].*.Name", "[INPUT].*.Name", "[FILTER].*.Name", "pipeline.outputs.*.name",
+    "resources.*.resources", "apiServer.extraArgs.*.name", "[OUTPUT].*.Name", "[INPUT].*.Name", "[FILTER].*.Name", "pipeline.outputs.*.name",
 )
 # Custom resources collectors read: (group, kind) -> (kept paths, fingerprinted paths inside kept ones).
 # A string is kept when the longest matching pattern is a kept one. Kinds not listed keep only their metadata.
@@ -222,6 +222,10 @@ CR_KEEP: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
     ("aquasecurity.github.io", "VulnerabilityReport"): (("report", "status"), ()),
     ("wgpolicyk8s.io", "PolicyReport"): (("results", "summary", "scope", "status"), ()),
     ("probe.auditpack.io", "TLSProbe"): _SPEC_STATUS,
+    # The API server's own files copied into a snapshot (collectors/controlplane.py): the audit policy's rules, and
+    # which resources an EncryptionConfiguration covers (provider names are keys, kept; their key material is not).
+    ("audit.k8s.io", "Policy"): (("rules", "omitStages"), ()),
+    ("apiserver.config.k8s.io", "EncryptionConfiguration"): (("resources.*.resources",), ()),
     # GKE Ingress: the certificate's domains and state, the frontend's redirect and SSL policy name, and the
     # response headers a BackendConfig adds (Strict-Transport-Security).
     ("networking.gke.io", "ManagedCertificate"): (("spec.domains", "status"), ()),

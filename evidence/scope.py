@@ -76,6 +76,14 @@ class Mfa(_Strict):
     network_level: str | None = None
 
 
+class ControlPlaneFiles(_Strict):
+    """ConfigMaps ("namespace/name" or "namespace/name#key") holding copies of the API server's audit policy and
+    EncryptionConfiguration, for clusters whose snapshot does not include the files themselves."""
+
+    audit_policy: str | None = None
+    encryption_config: str | None = None
+
+
 class Entity(_Strict):
     """Who is assessed (PCI DSS applicability): a merchant or a service provider, and whether it hosts other
     entities' environments (Appendix A1 binds multi-tenant service providers only)."""
@@ -100,6 +108,7 @@ class Scope(_Strict):
     approved_flows: list[ApprovedFlow] = Field(default_factory=list)
     network_admin_groups: list[str] = Field(default_factory=list)
     mfa: Mfa = Field(default_factory=Mfa)
+    control_plane_files: ControlPlaneFiles = Field(default_factory=ControlPlaneFiles)
     waivers: list[Waiver] = Field(default_factory=list)
     # Where this scope came from: a file path, or "inferred" when no file was given.
     origin: str = Field(default="inferred", exclude=True)

@@ -182,3 +182,88 @@ def test_alert_rules_count_only_what_a_running_prometheus_selects() -> None:
     assert mon(stopped, rule).alert_rules == 0
     running = obj("monitoring.coreos.com/v1", "Prometheus", "k8s", "monitoring", spec={"ruleSelector": {}})
     assert mon(running, rule).alert_rules == 1
+
+
+# The audit policy example of the Kubernetes documentation (tasks/debug/debug-cluster/audit, audit-policy.yaml).
+DOCS_POLICY = """
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: RequestResponse
+    resources:
+    - group: ""
+      resources: ["pods"]
+  - level: Metadata
+    resources:
+    - group: ""
+      resources: ["pods/log", "pods/status"]
+  - level: None
+    resources:
+    - group: ""
+      resources: ["configmaps"]
+      resourceNames: ["controller-leader"]
+  - level: None
+    users: ["system:kube-proxy"]
+    verbs: ["watch"]
+    resources:
+    - group: ""
+      resources: ["endpoints", "services"]
+  - level: None
+    userGroups: ["system:authenticated"]
+    nonResourceURLs: ["/api*", "/version"]
+  - level: Request
+    resources:
+    - group: ""
+      resources: ["configmaps"]
+    namespaces: ["kube-system"]
+  - level: Metadata
+    resources:
+    - group: ""
+      resources: ["secrets", "configmaps"]
+  - level: Request
+    resources:
+    - group: ""
+    - group: "extensions"
+  - level: Metadata
+    omitStages:
+      - "RequestReceived"
+"""
+
+
+def test_audit_policy_is_judged_by_its_rules() -> None:
+    from evidence.collectors import controlplane
+
+    assert controlplane.audit_gaps(yaml.safe_load(DOCS_POLICY)) == []
+    nothing = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "rules": [{"level": "None"}]}
+    assert controlplane.audit_gaps(nothing)[0].startswith("every request: the policy logs nothing")
+    # Secrets excluded first (a common way to keep payloads out of the log, which drops the record of access too),
+    # and only pods themselves logged: exec/attach, RBAC and tokens are not recorded.
+    narrow = {"rules": [{"level": "None", "resources": [{"group": "", "resources": ["secrets"]}]},
+                        {"level": "Metadata", "resources": [{"group": "", "resources": ["pods"]}]}]}
+    gaps = controlplane.audit_gaps(narrow)
+    assert [g.split(" (")[0] for g in gaps] == ["Secrets", "RBAC changes", "exec/attach into pods",
+                                                 "ServiceAccount tokens"]
+
+
+def test_audit_policy_and_encryption_config_read_from_the_snapshot_or_a_scoped_configmap() -> None:
+    apiserver = pod("kube-apiserver-cp-1", "kube-system", {"component": "kube-apiserver"}, node="cp-1")
+    apiserver["spec"]["containers"] = [{"name": "kube-apiserver", "image": "registry.k8s.io/kube-apiserver:v1.31.2",
+                                        "command": ["kube-apiserver", "--audit-policy-file=/etc/kubernetes/audit.yaml",
+                                                    "--audit-log-path=/var/log/kubernetes/audit.log",
+                                                    "--encryption-provider-config=/etc/kubernetes/enc.yaml"]}]
+    unseen = cluster.collect(inventory(apiserver), Scope(), NOW)[0]
+    assert "audit_policy_gaps" in unseen.unknown_fields() and unseen.encryption_config_unseen
+    policy = yaml.safe_load(DOCS_POLICY)
+    # The EncryptionConfiguration example of the docs (tasks/administer-cluster/encrypt-data), identity first as
+    # in its "decrypt all data" step.
+    enc = {"apiVersion": "apiserver.config.k8s.io/v1", "kind": "EncryptionConfiguration", "resources": [
+        {"resources": ["secrets"], "providers": [{"identity": {}}, {"aescbc": {"keys": [{"name": "key1"}]}}]}]}
+    files = obj("v1", "ConfigMap", "apiserver-files", "kube-system",
+                data={"audit.yaml": yaml.safe_dump(policy), "encryption.yaml": yaml.safe_dump(enc)})
+    scope = Scope.model_validate({"control_plane_files": {"audit_policy": "kube-system/apiserver-files#audit.yaml",
+                                                          "encryption_config": "kube-system/apiserver-files"}})
+    seen = cluster.collect(inventory(apiserver, files), scope, NOW)[0]
+    assert seen.audit_policy_gaps == [] and "ConfigMap kube-system/apiserver-files key audit.yaml" in str(
+        seen.audit_policy_source)
+    assert seen.secrets_first_provider == "identity" and not seen.encryption_config_unseen

@@ -10,6 +10,7 @@ from itertools import combinations
 
 import yaml
 
+from evidence.collectors import controlplane
 from evidence.collectors.apiserver import MANAGED, apiserver_config, platform
 from evidence.collectors.workloads import containers_of, flags
 from evidence.facts import AuditConfig, ClusterFacts, CNIFacts, LinkFacts, NodeEncryption, NodeEncryptionState, SiteFacts
@@ -48,7 +49,7 @@ def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[ClusterFacts]
     if subject.node_encryption is None:
         subject.mark_unknown("node_encryption", "node encryption cannot be read for this CNI")
     _sites_and_links(subject, nodes, scope)
-    _apiserver(inv, subject)
+    _apiserver(inv, subject, scope)
     return [subject]
 
 
@@ -471,7 +472,7 @@ def _sites_and_links(subject: ClusterFacts, nodes: list[Obj], scope: Scope) -> N
         subject.mark_unknown("untrusted_links_unencrypted", why)
 
 
-def _apiserver(inv: Inventory, subject: ClusterFacts) -> None:
+def _apiserver(inv: Inventory, subject: ClusterFacts, scope: Scope) -> None:
     """kube-apiserver flags from its mirror Pod, else kubeadm-config (apiserver.py); the platform decides what a
     missing control plane means (managed: attach the provider's settings, cluster-facts.md E.2)."""
     config = apiserver_config(inv)
@@ -482,7 +483,8 @@ def _apiserver(inv: Inventory, subject: ClusterFacts) -> None:
             f"{subject.platform.upper()} runs the control plane: kube-apiserver flags are not visible through the API"
             if subject.platform in MANAGED else
             "kube-apiserver pod not visible (managed control plane, or Pods not collected) and no kubeadm-config")
-        for name in ("apiserver_flags", "audit_logging", "secrets_encryption_configured", "audit"):
+        for name in ("apiserver_flags", "audit_logging", "secrets_encryption_configured", "audit",
+                     "audit_policy_gaps"):
             subject.mark_unknown(name, reason)
         return
     f = config.flags
@@ -500,6 +502,33 @@ def _apiserver(inv: Inventory, subject: ClusterFacts) -> None:
     subject.secrets_encryption_source = (
         f"--encryption-provider-config={f['encryption-provider-config']} ({config.source})"
         if f.get("encryption-provider-config") else f"no --encryption-provider-config ({config.source})")
+    _control_plane_files(inv, subject, scope)
+
+
+def _control_plane_files(inv: Inventory, subject: ClusterFacts, scope: Scope) -> None:
+    """The audit policy and EncryptionConfiguration by content, where visible (controlplane.py)."""
+    files = scope.control_plane_files
+    if not subject.audit_logging:
+        subject.audit_policy_gaps = ["every request: audit logging is off"]
+    else:
+        policy = controlplane.find(inv, "Policy", "audit.k8s.io", files.audit_policy)
+        subject.evidence += [ObjectRef.of(o) for o in policy.objects if o.get("metadata", {}).get("name")]
+        if policy.document is None:
+            subject.mark_unknown("audit_policy_gaps", policy.problem or (
+                f"the audit policy {subject.audit.policy_file if subject.audit else ''} is a file on the control-plane "
+                "nodes: add it to the snapshot, or name a ConfigMap copy in the scope (control_plane_files."
+                "audit_policy)"))
+        else:
+            subject.audit_policy_source = policy.source
+            subject.audit_policy_gaps = controlplane.audit_gaps(policy.document)
+    if subject.secrets_encryption_configured:
+        enc = controlplane.find(inv, "EncryptionConfiguration", "apiserver.config.k8s.io", files.encryption_config)
+        subject.evidence += [ObjectRef.of(o) for o in enc.objects if o.get("metadata", {}).get("name")]
+        if enc.document is not None:
+            subject.encryption_config_source = enc.source
+            subject.secrets_first_provider = controlplane.first_secret_provider(enc.document)
+        else:
+            subject.encryption_config_unseen = True
 
 
 def _int(value: str | None) -> int | None:
