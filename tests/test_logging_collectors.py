@@ -267,3 +267,23 @@ def test_audit_policy_and_encryption_config_read_from_the_snapshot_or_a_scoped_c
     assert seen.audit_policy_gaps == [] and "ConfigMap kube-system/apiserver-files key audit.yaml" in str(
         seen.audit_policy_source)
     assert seen.secrets_first_provider == "identity" and not seen.encryption_config_unseen
+
+
+def test_falco_config_mounted_by_subpath_over_an_emptydir_is_read() -> None:
+    """The falcosecurity/falco chart (templates/pod-template.tpl): an emptyDir `rulesfiles-install-dir` at /etc/falco
+    for falcoctl, and /etc/falco/falco.yaml from the `falco` ConfigMap by subPath (volume falco-yaml, items
+    falco.yaml). The file is the ConfigMap's, not the emptyDir's."""
+    falco = ds("falco", "falco", containers=[{
+        "name": "falco", "image": "docker.io/falcosecurity/falco:0.40.0",
+        "volumeMounts": [{"mountPath": "/etc/falco", "name": "rulesfiles-install-dir"},
+                         {"mountPath": "/etc/falco/falco.yaml", "name": "falco-yaml", "subPath": "falco.yaml"}]}])
+    falco["spec"]["template"]["spec"]["volumes"] = [
+        {"name": "rulesfiles-install-dir", "emptyDir": {}},
+        {"name": "falco-yaml", "configMap": {"name": "falco", "items": [{"key": "falco.yaml", "path": "falco.yaml"}]}}]
+    falco["status"] = {"desiredNumberScheduled": 1, "numberReady": 1}
+    cfg = obj("v1", "ConfigMap", "falco", "falco", data={"falco.yaml": (
+        "json_output: true\nstdout_output:\n  enabled: true\nhttp_output:\n  enabled: true\n"
+        "  url: http://falco-falcosidekick:2801\n")})
+    pods = [pod("falco-a", "falco", {}, node="a", owner=("DaemonSet", "falco"))]
+    ids = mon(node("a"), falco, cfg, *pods).ids[0]
+    assert ids.outputs == ["stdout", "syslog", "http"] and ids.output_beyond_stdout is True  # syslog: default on

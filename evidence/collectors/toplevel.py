@@ -57,17 +57,29 @@ def workloads(inv: Inventory) -> Iterator[Workload]:
 
 
 def mounted_configmap(inv: Inventory, ns: str, container: dict[str, Any], spec: dict[str, Any],
-                  path: str) -> tuple[Obj | None, str, str | None]:
-    """(ConfigMap, key, problem) for a file path inside a container: its volume mount and configMap volume."""
+                      path: str) -> tuple[Obj | None, str, str | None]:
+    """(ConfigMap, key, problem) for a file path inside a container: its volume mount and configMap volume.
+
+    The most specific mount wins, as in the container's filesystem: a file mounted by subPath over a directory
+    mounted from another volume (the Falco chart mounts an emptyDir at /etc/falco and falco.yaml from its
+    ConfigMap at /etc/falco/falco.yaml by subPath) is read from the subPath's ConfigMap."""
     p = PurePosixPath(path)
+    best: tuple[int, dict[str, Any], str] | None = None
     for m in container.get("volumeMounts") or []:
+        if not isinstance(m, dict):
+            continue
         mount = PurePosixPath(str(m.get("mountPath") or ""))
-        if m.get("subPath") and mount == p:
-            key_hint = str(m["subPath"])
-        elif p.parent == mount:
-            key_hint = p.name
+        if mount == p:
+            rank, key_hint = len(p.parts) + 1, str(m.get("subPath") or p.name)
+        elif mount in p.parents:
+            rank, key_hint = len(mount.parts), p.relative_to(mount).as_posix()
         else:
             continue
+        if best is None or rank > best[0]:
+            best = (rank, m, key_hint)
+    if best is not None:
+        _, m, key_hint = best
+        mount = PurePosixPath(str(m.get("mountPath") or ""))
         vol = next((v for v in spec.get("volumes") or [] if v.get("name") == m.get("name")), None)
         source = (vol or {}).get("configMap")
         if not isinstance(source, dict):
