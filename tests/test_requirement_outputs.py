@@ -52,6 +52,12 @@ def test_pdf_shows_evidence_to_attach_for_every_status_but_a_full_pass(results: 
     automated = [q for q in reqs if q["status"] == "automated_pass"]
     assert automated and flat.count("Automated checks pass: assessor evidence required.") >= len(automated)
     assert "Not applicable per cluster evidence, assessor to confirm" in flat
+    # An attestation beside a failed automated part says what it covers (the demo attests PCI DSS 8.4.2).
+    attested_fail = [q for q in reqs if q["attested"] and q["status"] == "fail"]
+    assert attested_fail
+    for q in attested_fail:
+        assert q["status_text"].endswith("A current attestation covers the manual part; the automated part failed")
+        assert _flat(q["status_text"]) + "." in flat
 
 
 def test_pdf_method_chapter_defines_each_requirement_state_once_in_qsa_words(pdf_text: str) -> None:
