@@ -114,7 +114,7 @@ PROGRAMS = frozenset({
 # Env names whose values collectors read: oauth2-proxy settings (OAUTH2_PROXY_ + config name, upper case),
 # Calico's FELIX_WIREGUARDENABLED (cluster.py), the namespace/host references ingress-nginx flags expand.
 ENV_NAMES = frozenset({
-    "FELIX_WIREGUARDENABLED", "POD_NAMESPACE", "POD_NAME",
+    "FELIX_WIREGUARDENABLED", "POD_NAMESPACE", "POD_NAME", "GF_AUTH_ANONYMOUS_ENABLED",  # adminui.py
     *(f"OAUTH2_PROXY_{n.upper()}" for n in (
         "set_authorization_header", "set_xauthrequest", "pass_access_token", "cookie_secure", "skip_auth_preflight",
         "skip_jwt_bearer_tokens", "reverse_proxy", "skip_auth_strip_headers", "ssl_insecure_skip_verify",
@@ -179,7 +179,7 @@ CONFIG_KEEP: tuple[str, ...] = (
     "rules.*.users", "rules.*.userGroups", "omitStages", "rules.*.omitStages",
     "provider", "cookie_expire", "cookie_refresh", "authenticated_emails_file", "oidc_issuer_url", "email_domains",
     "allowed_groups", "skip_auth_routes", "skip_auth_regex", "trusted_ips", "trusted_proxy_ips", "upstreams",
-    "resources.*.resources",
+    "resources.*.resources", "auth.strategy", "*ANONYMOUS].*.enabled",
     "apiServer.extraArgs.*.name", "[OUTPUT].*.Name", "[INPUT].*.Name", "[FILTER].*.Name", "pipeline.outputs.*.name",
 )
 # Custom resources collectors read: (group, kind) -> (kept paths, fingerprinted paths inside kept ones).
@@ -223,6 +223,7 @@ CR_KEEP: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
     ("aquasecurity.github.io", "VulnerabilityReport"): (("report", "status"), ()),
     ("wgpolicyk8s.io", "PolicyReport"): (("results", "summary", "scope", "status"), ()),
     ("probe.auditpack.io", "TLSProbe"): _SPEC_STATUS,
+    ("kiali.io", "Kiali"): (("spec.auth.strategy",), ()),  # adminui.py: anonymous or a login
     # The API server's own files copied into a snapshot (collectors/controlplane.py): the audit policy's rules, and
     # which resources an EncryptionConfiguration covers (provider names are keys, kept; their key material is not).
     ("audit.k8s.io", "Policy"): (("rules", "omitStages"), ()),

@@ -211,3 +211,61 @@ def test_mfa_claim_counts_only_values_that_show_a_second_factor() -> None:
     subjects = {s.id: s for s in auth.collect(inventory(*_istio(acr)), declared, NOW)}
     assert subjects[host].mfa_claim_required == "request.auth.claims[acr] in ['urn:example:loa:3']"
     assert subjects[host].mfa_network_declared == "GlobalProtect VPN with Entra ID MFA"
+
+
+def _redacted(*objs: dict) -> list[dict]:
+    """Objects as a pack would hold them: through the allow-list redactor first."""
+    import copy
+
+    from evidence.redact import Redactor
+
+    r = Redactor()
+    return [r.redact(copy.deepcopy(o)) for o in objs]
+
+
+def test_admin_uis_without_login_are_unauthenticated_and_their_own_login_counts() -> None:
+    """Kiali as Istio's samples/addons/kiali.yaml ships it (ConfigMap `kiali`, config.yaml `auth: strategy:
+    anonymous`, mounted at /kiali-configuration); Grafana's Helm chart (ConfigMap grafana.ini at
+    /etc/grafana/grafana.ini by subPath); the Kubernetes Dashboard (recommended.yaml, kubernetesui/dashboard) with
+    --enable-skip-login added to its args."""
+    scope = Scope(namespaces=NamespaceScope(connected=["istio-system", "monitoring", "kubernetes-dashboard"]))
+
+    def kiali(strategy: str) -> list[dict]:
+        d = deployment("kiali", "istio-system", "quay.io/kiali/kiali:v2.1", labels={"app": "kiali"})
+        c = d["spec"]["template"]["spec"]["containers"][0]
+        c["volumeMounts"] = [{"name": "kiali-configuration", "mountPath": "/kiali-configuration"}]
+        d["spec"]["template"]["spec"]["volumes"] = [{"name": "kiali-configuration", "configMap": {"name": "kiali"}}]
+        cm = obj("v1", "ConfigMap", "kiali", "istio-system",
+                 data={"config.yaml": f"auth:\n  strategy: {strategy}\nserver:\n  port: 20001\n"})
+        return [d, cm, service("kiali", "istio-system", {"app": "kiali"}),
+                ingress("kiali", "istio-system", "kiali.example.com", "kiali")]
+
+    def grafana(ini: str) -> list[dict]:
+        d = deployment("grafana", "monitoring", "docker.io/grafana/grafana:11.3.0", labels={"app": "grafana"})
+        c = d["spec"]["template"]["spec"]["containers"][0]
+        c["volumeMounts"] = [{"name": "config", "mountPath": "/etc/grafana/grafana.ini", "subPath": "grafana.ini"}]
+        d["spec"]["template"]["spec"]["volumes"] = [{"name": "config", "configMap": {"name": "grafana"}}]
+        cm = obj("v1", "ConfigMap", "grafana", "monitoring", data={"grafana.ini": ini})
+        return [d, cm, service("grafana", "monitoring", {"app": "grafana"}),
+                ingress("grafana", "monitoring", "grafana.example.com", "grafana")]
+
+    def dashboard(args: list[str]) -> list[dict]:
+        d = deployment("kubernetes-dashboard", "kubernetes-dashboard", "docker.io/kubernetesui/dashboard:v2.7.0",
+                       args=args, labels={"k8s-app": "kubernetes-dashboard"})
+        return [d, service("kubernetes-dashboard", "kubernetes-dashboard", {"k8s-app": "kubernetes-dashboard"}),
+                ingress("dashboard", "kubernetes-dashboard", "dash.example.com", "kubernetes-dashboard")]
+
+    def host(objs: list[dict], name: str):  # type: ignore[no-untyped-def]
+        subjects = auth.collect(inventory(*_redacted(*nginx({}), *objs)), scope, NOW)
+        return next(s for s in subjects if getattr(s, "host", "") == name)
+
+    open_kiali = host(kiali("anonymous"), "kiali.example.com")
+    assert not open_kiali.authenticated and any("auth.strategy: anonymous" in g for g in open_kiali.auth_gaps)
+    assert host(kiali("token"), "kiali.example.com").mechanisms == ["Kiali login on Deployment/kiali"]
+    ini = "[server]\nroot_url = https://grafana.example.com\n[auth.anonymous]\nenabled = true\norg_role = Admin\n"
+    open_grafana = host(grafana(ini), "grafana.example.com")
+    assert not open_grafana.authenticated and any("anonymous access" in g for g in open_grafana.auth_gaps)
+    assert host(grafana("[server]\nhttp_port = 3000\n"), "grafana.example.com").authenticated  # default: login
+    skip = host(dashboard(["--auto-generate-certificates", "--enable-skip-login"]), "dash.example.com")
+    assert not skip.authenticated and any("--enable-skip-login" in g for g in skip.auth_gaps)
+    assert host(dashboard(["--auto-generate-certificates"]), "dash.example.com").authenticated

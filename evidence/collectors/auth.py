@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from evidence.collectors import ingress, oauth2proxy
+from evidence.collectors import adminui, ingress, oauth2proxy
 from evidence.collectors.entrypoints import Controller, controllers
 from evidence.collectors.scoping import Scopes, why
 from evidence.collectors.toplevel import Workload, workloads
@@ -277,11 +277,31 @@ def _host(ctx: _Context, scopes: Scopes, h: IngressHost, proxies: dict[str, Auth
     elif h.kind == "HTTPProxy":
         layers += _contour_layers(subject, obj)
     layers += _istio_layers(ctx, subject, ns, backend_wls)
+    if not layers:
+        layers += _admin_ui_layers(ctx, subject, backend_wls)
     if not layers and h.kind == "Gateway" and "authenticated" not in subject.unknown_fields():
         subject.mark_unknown("authenticated", "authentication on Gateway API routes (Envoy Gateway SecurityPolicy, "
                              "implementation ext-authz filters) is not read yet; attach its configuration")
     _apply(ctx, subject, layers, proxies)
     return subject
+
+
+def _admin_ui_layers(ctx: _Context, s: HostAuth, backend_wls: list[Workload]) -> list[_Layer]:
+    """An administrative UI behind no other layer: its own login counts; anonymous access is a gap (adminui.py)."""
+    out = []
+    for w in backend_wls:
+        ui = adminui.detect(ctx.inv, w)
+        if ui is None:
+            continue
+        if ui.anonymous is True:
+            s.auth_gaps.append(f"{w.label} is {ui.product}, an administrative interface, and {ui.detail}: anyone "
+                               "who reaches the host uses it without signing in")
+            s.evidence += [ObjectRef.of(o) for o in ui.objects]
+        elif ui.anonymous is False:
+            out.append(_Layer(f"{ui.product} login on {w.label}", objects=ui.objects))
+        elif s.in_scope:
+            s.mark_unknown("authenticated", f"{w.label} is {ui.product}: {ui.detail}")
+    return out
 
 
 def _apply(ctx: _Context, s: HostAuth, layers: list[_Layer], proxies: dict[str, AuthProxy]) -> None:
