@@ -272,8 +272,9 @@ def test_stage_events_without_a_terminal(cli, srv: FakeAPIServer, tmp_path: Path
     assert result.code == 0, result.err
     events = [json.loads(line) for line in result.err.splitlines() if line.startswith("{")]
     stages = [e["stage"] for e in events if e["event"] == "stage"]
-    assert stages == ["collecting", "deriving facts", "evaluating", "rendering PDF", "rendered PDF",
-                      "writing workbook", "writing OSCAL", "writing manifest"]
+    # The PDF renders in a second process while the workbook and OSCAL are written (pipeline.render_all).
+    assert stages == ["collecting", "deriving facts", "evaluating", "rendering PDF, workbook and OSCAL",
+                      "writing workbook", "writing OSCAL", "rendered PDF", "writing manifest"]
     rendered = next(e for e in events if e.get("stage") == "rendered PDF")
     assert rendered["pages"] == len(PdfReader(tmp_path / "p" / "report.pdf").pages) > 1
     # The pack records who collected: the API server's own answer (SelfSubjectReview).
@@ -323,7 +324,11 @@ def test_deadline_writes_the_pack_with_the_rest_inconclusive_and_exits_3(cli, sr
     result = cli("collect", "--kubeconfig", kubeconfig, "--scope", SCOPE, "--out", out, "--as-of", AS_OF,
                  "--timeout", "4", "--request-timeout", "1")
     assert result.code == 3, result.err
-    assert time.monotonic() - started < 120
+    # Collection stopped at the deadline (rendering afterwards takes what it takes on a loaded machine).
+    events = [json.loads(line) for line in result.err.splitlines() if line.startswith("{")]
+    stages = {e["stage"]: datetime.fromisoformat(e["ts"]) for e in events if e.get("event") == "stage"}
+    assert (stages["deriving facts"] - stages["collecting"]).total_seconds() < 30
+    assert time.monotonic() - started < 600
     log = json.loads((out / "collection.json").read_text())["log"]
     pods = next(e for e in log if e["kind"] == "Pod")
     assert pods["status"] == "error" and "deadline (--timeout 4 s) was reached" in pods["message"]
