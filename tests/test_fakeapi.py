@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import urllib3
 from conftest import ROOT, SAMPLE
 from fakeapi import EXPIRED_CONTINUE, FakeAPIServer
 from kubernetes import client, config
@@ -330,3 +331,43 @@ def test_command_line_server(tmp_path: Path) -> None:
         proc.terminate()
         proc.communicate(timeout=10)
     assert proc.returncode == 0
+
+
+def test_self_subject_review_roles_with_resource_names_hang_and_die(connect: Callable[..., ApiClient]) -> None:
+    """The pieces issue 14's live tests rely on, through the real client: SelfSubjectReview, namespaced Roles with
+    resourceNames in an allow-list, a hung request, and a server that dies."""
+    review = client.AuthenticationV1Api(connect()).create_self_subject_review(
+        client.V1SelfSubjectReview(api_version="authentication.k8s.io/v1", kind="SelfSubjectReview"))
+    assert review.status.user_info.username == USER
+    assert review.status.user_info.groups == ["system:serviceaccounts", "system:serviceaccounts:auditpack",
+                                              "system:authenticated"]
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "tls", "namespace": "payments"},
+            "rules": [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["pay-example-tls"],
+                       "verbs": ["get"]}]}
+    with FakeAPIServer(SAMPLE, tokens={"good": USER}, allow={"good": [role]}) as srv:
+        core = client.CoreV1Api(connect(server=srv))
+        assert core.read_namespaced_secret("pay-example-tls", "payments").type == "kubernetes.io/tls"
+        for forbidden in (lambda: core.read_namespaced_secret("payments-db", "payments"),
+                          lambda: core.list_namespaced_secret("payments"),
+                          lambda: core.read_namespaced_secret("pay-example-tls", "storefront")):
+            with pytest.raises(ApiException) as denied:
+                forbidden()
+            assert denied.value.status == 403
+        srv.faults.hang("pods", times=None, seconds=30)
+        started = time.monotonic()
+        with pytest.raises(urllib3.exceptions.HTTPError, match=r"(?i)timed out"):
+            core.list_pod_for_all_namespaces(_request_timeout=(2, 1))
+        assert time.monotonic() - started < 15  # the client's own retries included
+        srv.faults.die("services")
+        with pytest.raises(urllib3.exceptions.HTTPError):
+            core.list_service_for_all_namespaces(_request_timeout=(2, 5))
+        deadline = time.monotonic() + 10
+        while srv.url and time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", srv.port), timeout=1).close()
+            except OSError:
+                break  # refused: the server is gone
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the server still accepts connections after die()")
