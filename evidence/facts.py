@@ -528,6 +528,10 @@ class LogStore(_Model):
     retention_days: float | None = Field(default=None, description="None with retention_known: kept forever")
     immediately_available_days: float | None = Field(default=None, description="days that can be queried at once")
     retention_source: str = ""
+    durable_storage: bool | None = Field(default=None, description="the store's data survives its pods: object "
+                                         "storage or a PersistentVolumeClaim (false: emptyDir, hostPath or the "
+                                         "container's own filesystem; None: not read)")
+    storage_source: str = ""
 
 
 class AlertRouting(_Model):

@@ -179,7 +179,8 @@ CONFIG_KEEP: tuple[str, ...] = (
     "rules.*.users", "rules.*.userGroups", "omitStages", "rules.*.omitStages",
     "provider", "cookie_expire", "cookie_refresh", "authenticated_emails_file", "oidc_issuer_url", "email_domains",
     "allowed_groups", "skip_auth_routes", "skip_auth_regex", "trusted_ips", "trusted_proxy_ips", "upstreams",
-    "resources.*.resources", "auth.strategy", "*ANONYMOUS].*.enabled",
+    "resources.*.resources", "auth.strategy", "common.path_prefix", "common.storage.filesystem.chunks_directory",
+    "storage_config.filesystem.directory", "*ANONYMOUS].*.enabled",
     "apiServer.extraArgs.*.name", "[OUTPUT].*.Name", "[INPUT].*.Name", "[FILTER].*.Name", "pipeline.outputs.*.name",
 )
 # Custom resources collectors read: (group, kind) -> (kept paths, fingerprinted paths inside kept ones).

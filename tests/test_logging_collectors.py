@@ -287,3 +287,30 @@ def test_falco_config_mounted_by_subpath_over_an_emptydir_is_read() -> None:
     pods = [pod("falco-a", "falco", {}, node="a", owner=("DaemonSet", "falco"))]
     ids = mon(node("a"), falco, cfg, *pods).ids[0]
     assert ids.outputs == ["stdout", "syslog", "http"] and ids.output_beyond_stdout is True  # syslog: default on
+
+
+def test_loki_retention_on_an_emptydir_is_not_retention() -> None:
+    """grafana/loki chart, single-binary: data at /var/loki (common.path_prefix) on the `storage` volume, a
+    volumeClaimTemplate with persistence enabled and an emptyDir without it; with object storage (common.storage.s3)
+    the local directory does not hold the retained logs."""
+    cfg = ("common:\n  path_prefix: /var/loki\n  storage:\n    filesystem:\n      chunks_directory: /var/loki/chunks\n"
+           "compactor:\n  retention_enabled: true\nlimits_config:\n  retention_period: 8760h\n")
+
+    def with_storage(config: str, volume: dict | None, claim: bool = False) -> list[dict]:
+        objs = loki(config)
+        spec = objs[0]["spec"]
+        spec["template"]["spec"]["containers"][0]["volumeMounts"].append({"name": "storage", "mountPath": "/var/loki"})
+        if volume is not None:
+            spec["template"]["spec"]["volumes"].append({"name": "storage", **volume})
+        if claim:
+            spec["volumeClaimTemplates"] = [{"metadata": {"name": "storage"}, "spec": {
+                "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}}}]
+        return objs
+
+    empty = mon(*with_storage(cfg, {"emptyDir": {}})).log_stores[0]
+    assert empty.durable_storage is False and "emptyDir" in empty.storage_source and empty.retention_days == 365
+    claimed = mon(*with_storage(cfg, None, claim=True)).log_stores[0]
+    assert claimed.durable_storage is True and "PersistentVolumeClaim" in claimed.storage_source
+    s3 = cfg.replace("    filesystem:\n      chunks_directory: /var/loki/chunks\n",
+                     "    s3:\n      bucketnames: loki-chunks\n      region: eu-north-1\n")
+    assert mon(*with_storage(s3, {"emptyDir": {}})).log_stores[0].durable_storage is True

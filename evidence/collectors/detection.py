@@ -83,6 +83,7 @@ def _log_stores(inv: Inventory, subject: MonitoringFacts, wls: list[Workload]) -
             subject.log_stores.append(store)
             continue
         store.retention_known = True
+        store.durable_storage, store.storage_source = _loki_storage(w, c, config)
         enabled = bool((config.get("compactor") or {}).get("retention_enabled"))
         period = str((config.get("limits_config") or {}).get("retention_period") or "0s")
         days = prometheus_duration_days(period)
@@ -99,6 +100,47 @@ def _log_stores(inv: Inventory, subject: MonitoringFacts, wls: list[Workload]) -
             store.retention_source = f"compactor.retention_enabled: true, limits_config.retention_period: {period}" \
                                      " (every retained entry can be queried at once)"
         subject.log_stores.append(store)
+
+
+OBJECT_STORES = ("s3", "aws", "gcs", "azure", "swift", "bos", "cos", "alibabacloud")
+
+
+def _loki_storage(w: Workload, c: dict[str, Any], config: dict[str, Any]) -> tuple[bool | None, str]:
+    """Where Loki keeps its data: object storage, else the volume under its filesystem directories (Loki's default
+    path_prefix is /var/loki in the grafana/loki chart). Retention on an emptyDir ends with the pod."""
+    def section(parent: dict[str, Any], key: str) -> dict[str, Any]:
+        value = parent.get(key)
+        return value if isinstance(value, dict) else {}
+
+    common = section(config, "common")
+    storage = section(common, "storage")
+    sc = section(config, "storage_config")
+    for key in OBJECT_STORES:
+        if key in storage or key in sc:
+            return True, f"object storage ({key})"
+    dirs = [d for d in (common.get("path_prefix"), section(storage, "filesystem").get("chunks_directory"),
+                        section(sc, "filesystem").get("directory")) if isinstance(d, str) and d.startswith("/")]
+    target = PurePosixPath(dirs[0] if dirs else "/var/loki")
+    mounts = [m for m in c.get("volumeMounts") or [] if isinstance(m, dict)
+              and (PurePosixPath(str(m.get("mountPath"))) == target or PurePosixPath(str(m.get("mountPath"))) in
+                   target.parents)]
+    if not mounts:
+        return False, f"{target} is on the container's own filesystem: lost when the container restarts"
+    mount = max(mounts, key=lambda m: len(str(m.get("mountPath"))))
+    name = str(mount.get("name"))
+    vol = next((v for v in w.spec.get("volumes") or [] if isinstance(v, dict) and v.get("name") == name), None)
+    claims = {str((t.get("metadata") or {}).get("name")) for t in
+              ((w.obj.get("spec") or {}).get("volumeClaimTemplates") or []) if isinstance(t, dict)}
+    where = f"{target} on volume {name}"
+    if vol is None and name in claims:
+        return True, f"{where} (a PersistentVolumeClaim of the StatefulSet)"
+    if vol is not None and "persistentVolumeClaim" in vol:
+        return True, f"{where} (PersistentVolumeClaim {vol['persistentVolumeClaim'].get('claimName')})"
+    if vol is not None and "emptyDir" in vol:
+        return False, f"{where}, an emptyDir: deleted with the pod, so nothing is retained"
+    if vol is not None and "hostPath" in vol:
+        return False, f"{where}, a hostPath: kept only on one node and lost with it"
+    return None, f"{where}: storage kind not recognised"
 
 
 # --- Alertmanager routing (10.7.2, GDPR 33) -----------------------------------------------------------------
