@@ -507,6 +507,16 @@ class ClusterFacts(Subject):
 
 # --- monitoring ----------------------------------------------------------------------------------------
 
+class LogOutput(_Model):
+    """Where a log shipper sends logs, and how (from its configuration)."""
+
+    plugin: str = Field(description="e.g. es, loki, http, forward, elasticsearch, s3")
+    destination: str | None = Field(default=None, description="host or URL host the logs go to")
+    tls: bool | None = Field(default=None, description="TLS on the connection (None: not determinable)")
+    authenticated: bool | None = Field(default=None, description="credentials are configured for the destination")
+    in_cluster: bool | None = Field(default=None, description="the destination is a Service of this cluster")
+
+
 class LogShipper(_Model):
     name: str
     product: str
@@ -515,6 +525,7 @@ class LogShipper(_Model):
     nodes_covered: list[str]
     nodes_missing: list[str]
     output_configured: bool | None
+    outputs: list[LogOutput] = Field(default_factory=list, description="remote outputs read from the configuration")
 
 
 class LogStore(_Model):
@@ -588,6 +599,8 @@ class MonitoringFacts(Subject):
     audit_log_shipped_by: list[str] = Field(default_factory=list, description="log shippers on the control-plane "
                                             "nodes that mount the audit log's directory")
     audit_webhook: bool | None = Field(default=None, description="--audit-webhook-config-file is set")
+    plaintext_log_outputs: list[str] = Field(default_factory=list, description="shipper outputs that send logs "
+                                             "without TLS to a destination outside the cluster")
     health_data_in_scope: bool = Field(default=False, description="the scope declares health-data namespaces "
                                        "(HSLF-FS 2016:40 applies)")
 

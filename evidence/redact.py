@@ -180,7 +180,11 @@ CONFIG_KEEP: tuple[str, ...] = (
     "provider", "cookie_expire", "cookie_refresh", "authenticated_emails_file", "oidc_issuer_url", "email_domains",
     "allowed_groups", "skip_auth_routes", "skip_auth_regex", "trusted_ips", "trusted_proxy_ips", "upstreams",
     "resources.*.resources", "auth.strategy", "common.path_prefix", "common.storage.filesystem.chunks_directory",
-    "storage_config.filesystem.directory", "*ANONYMOUS].*.enabled",
+    "storage_config.filesystem.directory",
+    # Log shipper outputs (monitoring.py _outputs): plugin, destination, TLS; credentials stay fingerprinted.
+    "[OUTPUT].*.Host", "[OUTPUT].*.Port", "[OUTPUT].*.tls", "[OUTPUT].*.URI", "pipeline.outputs.*.host",
+    "pipeline.outputs.*.port", "pipeline.outputs.*.tls", "sinks.*.type", "sinks.*.endpoint", "sinks.*.endpoints",
+    "sinks.*.tls.enabled", "clients.*.url", "*ANONYMOUS].*.enabled",
     "apiServer.extraArgs.*.name", "[OUTPUT].*.Name", "[INPUT].*.Name", "[FILTER].*.Name", "pipeline.outputs.*.name",
 )
 # Custom resources collectors read: (group, kind) -> (kept paths, fingerprinted paths inside kept ones).
@@ -748,6 +752,11 @@ def _leaves(doc: Any) -> int:
         else:
             count += 1
     return count
+
+
+def parse_config(text: str) -> tuple[str, Any] | None:
+    """The config parser the redactor uses, for collectors that read the settings it kept."""
+    return _parse_config(text)
 
 
 def _parse_config(text: str) -> tuple[str, Any] | None:

@@ -314,3 +314,34 @@ def test_loki_retention_on_an_emptydir_is_not_retention() -> None:
     s3 = cfg.replace("    filesystem:\n      chunks_directory: /var/loki/chunks\n",
                      "    s3:\n      bucketnames: loki-chunks\n      region: eu-north-1\n")
     assert mon(*with_storage(s3, {"emptyDir": {}})).log_stores[0].durable_storage is True
+
+
+def test_log_shipper_outputs_destination_tls_and_auth_through_the_redactor() -> None:
+    """Fluent Bit's es output (docs: pipeline/outputs/elasticsearch; `tls` defaults to Off), Vector's elasticsearch
+    sink and Promtail's clients: destination, TLS and credentials read from the redacted configuration."""
+    import copy
+
+    from evidence.redact import Redactor
+
+    fb = ("[SERVICE]\n    Flush 1\n[INPUT]\n    Name tail\n    Path /var/log/containers/*.log\n"
+          "[OUTPUT]\n    Name es\n    Match kube.*\n    Host elasticsearch.example.com\n    Port 9200\n"
+          "    HTTP_User elastic\n    HTTP_Passwd s3cr3t-canary\n"
+          "[OUTPUT]\n    Name loki\n    Match *\n    Host loki-gateway.logging.svc.cluster.local\n    Port 80\n"
+          "[OUTPUT]\n    Name stdout\n    Match *\n")
+    shipper = ds("fluent-bit", "logging", containers=[{"name": "fluent-bit", "image": "cr.fluentbit.io/fluent/fluent-bit:3.1.9"}])
+    shipper["spec"]["template"]["spec"]["volumes"] = [{"name": "config", "configMap": {"name": "fluent-bit"}}]
+    cm = obj("v1", "ConfigMap", "fluent-bit", "logging", data={"fluent-bit.conf": fb})
+    cm = Redactor().redact(copy.deepcopy(cm))
+    assert "s3cr3t-canary" not in str(cm)
+    m = mon(node("a"), shipper, cm)
+    es, loki_out = m.log_shippers[0].outputs
+    assert (es.plugin, es.destination, es.tls, es.authenticated, es.in_cluster) == \
+        ("es", "elasticsearch.example.com", False, True, False)
+    assert loki_out.in_cluster is True and loki_out.tls is False
+    assert m.plaintext_log_outputs == ["logging/fluent-bit: es to elasticsearch.example.com without TLS"]
+    vector = ("sinks:\n  es:\n    type: elasticsearch\n    inputs: [k8s]\n    endpoints: [https://es.example.com:9200]\n"
+              "    auth:\n      strategy: basic\n      user: elastic\n      password: pw-canary\n")
+    assert monitoring.shipper_outputs("vector", Redactor()._config_text("vector.yaml", vector))[0].tls is True
+    promtail = "clients:\n  - url: http://loki.example.com:3100/loki/api/v1/push\n"
+    (p,) = monitoring.shipper_outputs("promtail", promtail)
+    assert p.tls is False and p.destination == "loki.example.com" and p.in_cluster is False

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from evidence.collectors import detection
 from evidence.collectors.workloads import containers_of, daemonset_coverage, daemonset_pods
-from evidence.facts import LogShipper, MonitoringFacts
+from evidence.facts import LogOutput, LogShipper, MonitoringFacts
 from evidence.inventory import Inventory, Obj, ObjectRef
+from evidence.redact import is_redacted, parse_config
 from evidence.scope import Scope
 
 SHIPPER_IMAGES = {
@@ -99,27 +101,123 @@ def _log_shippers(inv: Inventory, subject: MonitoringFacts, nodes: list[str]) ->
         subject.evidence.append(ObjectRef.of(ds))
         subject.evidence += [ObjectRef.of(p) for p in running]
         covered_all.update(covered)
+        outputs: list[LogOutput] = []
         subject.log_shippers.append(LogShipper(
             name=f"{ns}/{name}", product=product, desired=int(status.get("desiredNumberScheduled") or 0),
             ready=int(status.get("numberReady") or 0), nodes_covered=covered,
             nodes_missing=[n for n in nodes if n not in covered],
-            output_configured=_output_configured(inv, ds, product, subject)))
+            output_configured=_output_configured(inv, ds, product, subject, outputs), outputs=outputs))
     subject.nodes_without_log_shipper = [n for n in nodes if n not in covered_all]
+    subject.plaintext_log_outputs = [
+        f"{s.name}: {o.plugin} to {o.destination or 'an unnamed destination'} without TLS"
+        for s in subject.log_shippers for o in s.outputs if o.tls is False and o.in_cluster is not True]
+    unread = [f"{s.name} ({s.product})" for s in subject.log_shippers
+              if s.output_configured is None or s.product not in ("fluent-bit", "vector", "promtail")
+              or any(o.tls is None or (o.tls is False and o.in_cluster is None) for o in s.outputs)]
+    if unread:  # an output that cannot be read is not an encrypted one
+        subject.mark_unknown("plaintext_log_outputs", "the outputs of " + ", ".join(unread) + " cannot be read "
+                             "(configuration not in a ConfigMap, a product whose outputs are not read yet, or a "
+                             "destination or TLS setting that is not visible)")
 
 
-def _output_configured(inv: Inventory, ds: Obj, product: str, subject: MonitoringFacts) -> bool | None:
-    """Look for an output section in the ConfigMaps the shipper mounts; None when none is readable."""
+def _output_configured(inv: Inventory, ds: Obj, product: str, subject: MonitoringFacts,
+                       outputs: list[LogOutput] | None = None) -> bool | None:
+    """Look for an output section in the ConfigMaps the shipper mounts, and read its remote outputs into
+    `outputs`; None when none is readable."""
     ns = ds["metadata"].get("namespace")
     volumes = (((ds.get("spec") or {}).get("template") or {}).get("spec") or {}).get("volumes") or []
     names = [v["configMap"]["name"] for v in volumes if isinstance(v.get("configMap"), dict)]
-    seen = False
+    seen = found = False
     for n in names:
         cm = inv.get("ConfigMap", ns, n, group="")
         if cm is None:
             continue
         seen = True
         subject.evidence.append(ObjectRef.of(cm))
-        text = "\n".join(str(v) for v in (cm.get("data") or {}).values())
-        if any(m in text for m in OUTPUT_MARKERS.get(product, ())):
-            return True
-    return False if seen else None
+        values = [str(v) for v in (cm.get("data") or {}).values()]
+        if any(m in "\n".join(values) for m in OUTPUT_MARKERS.get(product, ())):
+            found = True
+        if outputs is not None:
+            for text in values:
+                outputs.extend(shipper_outputs(product, text))
+    return True if found else False if seen else None
+
+
+_IN_CLUSTER = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)?(\.svc(\.cluster\.local)?)?\.?$")
+
+
+def _in_cluster(host: str | None) -> bool | None:
+    """A Service name as pods resolve it (name, name.ns, name.ns.svc[.cluster.local]); None when unknown."""
+    if not host or is_redacted(host):
+        return None
+    h = host.lower()
+    return h.endswith((".svc", ".svc.cluster.local")) or ("." not in h) or bool(
+        _IN_CLUSTER.match(h) and h.count(".") == 1 and not re.search(r"\.(com|net|org|io|se|eu|cloud)$", h))
+
+
+def _url(value: object) -> tuple[str | None, bool | None]:
+    """(host, TLS) of an endpoint URL; (None, None) when it is not a readable URL."""
+    text = str(value or "")
+    if is_redacted(text) or "://" not in text:
+        return None, None
+    parsed = urlsplit(text)
+    return parsed.hostname, parsed.scheme in ("https", "tls", "grpcs")
+
+
+def _on(value: object) -> bool | None:
+    text = str(value).strip().lower() if value is not None else ""
+    if not text:
+        return False
+    if is_redacted(text):
+        return None
+    return text in ("on", "true", "yes", "1")
+
+
+def shipper_outputs(product: str, text: str) -> list[LogOutput]:
+    """Remote outputs of a Fluent Bit (classic or YAML), Vector or Promtail configuration. Fluent Bit's `tls`
+    defaults to off (docs: Transport Security); Vector and Promtail use TLS when the endpoint is https."""
+    parsed = parse_config(text)
+    if parsed is None:
+        return []
+    fmt, doc = parsed
+    out: list[LogOutput] = []
+    local = {"stdout", "null", "counter", "file", "exit", "flowcounter"}
+    if product == "fluent-bit" and fmt == "sections":
+        for o in doc.get("[OUTPUT]") or []:
+            plugin = str(o.get("Name", "")).lower()
+            if plugin in local or not plugin:
+                continue
+            host = o.get("Host")
+            host = None if host is None or is_redacted(str(host)) else str(host)
+            auth = any(k in o for k in ("HTTP_User", "HTTP_Passwd", "Cloud_Auth", "AWS_Auth", "tenant_id", "Bearer_Token"))
+            out.append(LogOutput(plugin=plugin, destination=host, tls=_on(o.get("tls")), authenticated=auth,
+                                 in_cluster=_in_cluster(host)))
+    elif product == "fluent-bit" and isinstance(doc, dict):
+        for o in ((doc.get("pipeline") or {}).get("outputs") or []):
+            if not isinstance(o, dict) or str(o.get("name", "")).lower() in local:
+                continue
+            host = o.get("host")
+            host = None if host is None or is_redacted(str(host)) else str(host)
+            auth = any(k in o for k in ("http_user", "http_passwd", "cloud_auth", "aws_auth", "bearer_token"))
+            out.append(LogOutput(plugin=str(o.get("name", "")), destination=host, tls=_on(o.get("tls")),
+                                 authenticated=auth, in_cluster=_in_cluster(host)))
+    elif product == "vector" and isinstance(doc, dict):
+        for sink in (doc.get("sinks") or {}).values() if isinstance(doc.get("sinks"), dict) else []:
+            if not isinstance(sink, dict) or str(sink.get("type", "")) in ("console", "blackhole", "file"):
+                continue
+            endpoints = sink.get("endpoints") or [sink.get("endpoint")]
+            host, tls = _url(endpoints[0] if isinstance(endpoints, list) and endpoints else None)
+            tls_cfg = sink.get("tls")
+            if isinstance(tls_cfg, dict) and tls_cfg.get("enabled") is True:
+                tls = True
+            out.append(LogOutput(plugin=str(sink.get("type", "")), destination=host, tls=tls,
+                                 authenticated="auth" in sink, in_cluster=_in_cluster(host)))
+    elif product == "promtail" and isinstance(doc, dict):
+        for client in doc.get("clients") or []:
+            if not isinstance(client, dict):
+                continue
+            host, tls = _url(client.get("url"))
+            auth = any(k in client for k in ("basic_auth", "bearer_token", "bearer_token_file", "oauth2"))
+            out.append(LogOutput(plugin="loki", destination=host, tls=tls, authenticated=auth,
+                                 in_cluster=_in_cluster(host)))
+    return out
