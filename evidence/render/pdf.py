@@ -62,6 +62,8 @@ class FamilyView:
 class FrameworkView:
     summary: FrameworkSummary
     families: list[FamilyView]
+    # Requirements the scope file's declared entity is not bound by: one compact table, not rows in the families.
+    not_applicable_by_scope: list[RequirementResult] = field(default_factory=list)
 
 
 @dataclass
@@ -92,6 +94,7 @@ class View:
     controls: list[ControlResult]
     controls_by_id: dict[str, ControlResult]
     top_failures: list[ControlResult]
+    inconclusive_controls: int
     problems: dict[str, list[Finding]]
     log: LogView
     statuses: tuple[str, ...] = SUMMARY_STATUSES
@@ -144,12 +147,16 @@ def _frameworks(data: ReportData) -> list[FrameworkView]:
     out = []
     for _, fw in summaries:
         by_family: dict[str, list[RequirementResult]] = {}
+        excluded = []
         for r in data.requirements_of(fw.id):
+            if r.not_applicable_by_scope:
+                excluded.append(r)
+                continue
             by_family.setdefault(r.family, []).append(r)
         families = [FamilyView(f, by_family.pop(f.id)) for f in fw.families if f.id in by_family]
         for fid, reqs in by_family.items():  # requirements naming a family the catalogue does not list
             families.append(FamilyView(FamilySummary(id=fid, title=fid, counts={}), reqs))
-        out.append(FrameworkView(fw, families))
+        out.append(FrameworkView(fw, families, excluded))
     return out
 
 
@@ -173,8 +180,8 @@ def view(data: ReportData) -> View:
         framework_titles={f.id: f.title for f in data.results.frameworks},
         controls=controls,
         controls_by_id={c.id: c for c in data.results.controls},
-        top_failures=sorted((c for c in data.results.controls if c.status in ("fail", "inconclusive")),
-                            key=_severity_key),
+        top_failures=sorted((c for c in data.results.controls if c.status == "fail"), key=_severity_key),
+        inconclusive_controls=sum(1 for c in data.results.controls if c.status == "inconclusive"),
         problems=problems,
         log=_log(data.collection),
     )
@@ -319,4 +326,21 @@ def render(root: Path, evidence: dict[str, Any], digest: str, out: Path, signer:
     ]
     # The only resource the HTML names is report.css next to the templates; pack data is escaped text.
     HTML(string=html(data), base_url=f"{base.as_uri()}/").write_pdf(out, pdf_variant="pdf/a-3b",
-                                                                    attachments=attachments)
+                                                                    attachments=attachments, finisher=_pdfa_finisher)
+
+
+def _pdfa_finisher(_document: Any, pdf: Any) -> None:
+    """Tidy what WeasyPrint 70 writes before the file is saved, so a PDF/A-3b validator approves it:
+    - the catalogue's /AF lists each attachment twice (once from the EmbeddedFiles name tree, once from scanning
+      the file specifications): keep each once;
+    - page resources carry empty /Pattern and /Shading dictionaries, which validators cannot approve: drop them."""
+    import pydyf
+
+    af = pdf.catalog.get("AF")
+    if af is not None:
+        pdf.catalog["AF"] = pydyf.Array(dict.fromkeys(af))
+    for obj in pdf.objects:
+        if isinstance(obj, dict):
+            for key in ("Pattern", "Shading"):
+                if isinstance(obj.get(key), dict) and not obj[key]:
+                    del obj[key]
