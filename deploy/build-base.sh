@@ -6,8 +6,8 @@
 #
 # The base holds only Debian's essential set (dpkg, coreutils, a /bin/sh for the Dockerfile's RUN lines; no apt)
 # plus what auditpack needs: Python 3.11 with venv, WeasyPrint's Pango/HarfBuzz/fontconfig, the DejaVu fonts the
-# report names, libstdc++ (the CEL engine is C++), CA certificates (for the API server and S3), and passwd for
-# the image's user.
+# report names, libstdc++ (the CEL engine is C++), tzdata (zoneinfo), CA certificates (for the API server and
+# S3), and passwd for the image's user.
 # Environment: BUILDAH_ARGS (e.g. "--root DIR --runroot DIR --storage-driver vfs"), DEBIAN_MIRROR, SUITE.
 set -euo pipefail
 
@@ -16,7 +16,7 @@ suite=${SUITE:-bookworm}  # pinned: Python 3.11 and the package versions of Debi
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 read -r -a buildah_args <<< "${BUILDAH_ARGS:---storage-driver vfs}"
 packages=python3,python3-venv,libpango-1.0-0,libpangoft2-1.0-0,libharfbuzz0b,libharfbuzz-subset0,libfontconfig1
-packages+=,fonts-dejavu-core,libstdc++6,ca-certificates,passwd
+packages+=,fonts-dejavu-core,libstdc++6,tzdata,ca-certificates,passwd
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -74,6 +74,8 @@ rootfs=$(buildah "${buildah_args[@]}" mount "$ctr")
 mkdir -p "$rootfs/etc/auditpack"  # the mount point the kubelet would create
 buildah "${buildah_args[@]}" inspect --type image --format '{{range .OCIv1.Config.Env}}{{println .}}{{end}}' "$tag" \
   | sed '/^$/d' >"$work/image.env"
+# AUDITPACK_DEBUG=1 deploy/run-image-test.sh: the traceback of a failing in-image run.
+if [ -n "${AUDITPACK_DEBUG:-}" ]; then echo "AUDITPACK_DEBUG=$AUDITPACK_DEBUG" >>"$work/image.env"; fi
 image_user=$(buildah "${buildah_args[@]}" inspect --type image --format '{{.OCIv1.Config.User}}' "$tag")
 [ "$image_user" = 10001:10001 ] || fail "the image's USER is '$image_user', not 10001:10001"
 mapfile -t args < <("$py" - <<'EOF'
@@ -106,6 +108,9 @@ mount --bind "$rootfs" "$new" && mount -o remount,bind,ro "$new"
 mount -t proc proc "$new/proc"
 mount -t tmpfs -o size=8m,mode=0755 tmpfs "$new/dev"
 for d in null zero random urandom; do touch "$new/dev/$d" && mount --bind "/dev/$d" "$new/dev/$d"; done
+# Every container runtime gives a container /dev/shm (64 MiB); multiprocessing's locks (the PDF is rendered in a
+# child process) need it.
+mkdir "$new/dev/shm" && mount -t tmpfs -o size=64m,mode=1777 tmpfs "$new/dev/shm"
 mount -t tmpfs -o size=1g,mode=1777 tmpfs "$new/tmp"
 mount --bind "$work/packs" "$new/packs"
 mount --bind "$work/etc" "$new/etc/auditpack" && mount -o remount,bind,ro "$new/etc/auditpack"

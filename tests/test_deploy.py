@@ -111,6 +111,9 @@ def test_mmdebstrap_base_holds_every_package_the_dockerfile_would_install() -> N
     run = " ".join(i["value"] for i in stages(dockerfile())[1] if i["instruction"] == "RUN")
     apt = set(run.split('pkgs="', 1)[1].split('"', 1)[0].split())
     assert apt >= WEASYPRINT_LIBS and "ca-certificates" in apt
+    # Found by running the image (deploy/run-image-test.sh): without libstdc++6 the CEL engine does not import,
+    # without tzdata zoneinfo finds no time zone; neither is in Debian's essential set.
+    assert {"libstdc++6", "tzdata"} <= apt
     assert apt <= included, apt - included
     assert {"python3", "python3-venv", "passwd"} <= included  # venv for the build; useradd for the user
     assert "--variant=essential" in script and "suite=${SUITE:-bookworm}" in script
