@@ -308,6 +308,10 @@ def test_gke_ingress_managed_certificate_frontendconfig_and_cloud_ssl_policy() -
     # The SSL policy is a Google Cloud object: unknown, and the reason names it and how to attach it.
     assert "gcloud compute ssl-policies describe shop-tls12" in unknown(s)["weak_protocols"]
     assert s.backends_missing == []
+    # Domains that redaction kept only as a fingerprint cannot show the host: unknown, never "not active".
+    mc["spec"]["domains"] = ["<fingerprint: 16 chars>"]
+    s = hosts(ing, mc, fc, obj("v1", "Service", "web", "shop"))["shop/web/shop.example.com:443"]
+    assert s.cloud_certificate_ready is None and "redacted" in unknown(s)["cloud_certificate_ready"]
 
 
 def test_gke_ingress_defaults_serve_http_and_tls_1_0() -> None:

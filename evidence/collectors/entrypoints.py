@@ -911,6 +911,11 @@ def _gce_certificate(env: Env, s: IngressHost, ns: str, host: str, secrets: list
         if mc is None:
             continue
         domains = [str(d) for d in (mc.get("spec") or {}).get("domains") or []]
+        if any(d.startswith("<fingerprint:") for d in domains):  # kept only as a fingerprint: not readable
+            s.cloud_certificate = f"GKE ManagedCertificate {ns}/{name}"
+            s.mark_unknown("cloud_certificate_ready", f"the domains of ManagedCertificate {ns}/{name} were not kept "
+                           "(redacted), so whether it names the host cannot be read")
+            return
         # A request without a matching name ('*': the default backend, reached by address) gets one of the
         # load balancer's certificates, so any of them stands for it.
         if host != "*" and not any(d == host or fnmatch.fnmatchcase(host, d) for d in domains):
