@@ -348,6 +348,17 @@ def test_no_private_key_loads_from_any_output(run: Run) -> None:
             serialization.load_pem_private_key(pem.encode(), password=b"pw" if "ENCRYPTED" in pem else None)
 
 
+def test_the_planted_objects_went_through_both_sources(run: Run) -> None:
+    """Neither half is vacuous: the planted objects are in the pack's inventory and in the live snapshot."""
+    for out in run.outputs:
+        text = b"".join(f.read_bytes() for f in out.rglob("*.json"))
+        for name in ("planted-config", "planted-bin", "planted-tls", "planted-cron", "planted-ing", "planted-prom",
+                     "planted-am", "planted-authz", "planted-mw", "planted-route", '"planted"'):
+            assert name.encode() in text, (out.name, name)
+    inventory = b"".join(f.read_bytes() for f in (run.outputs[0] / "inventory").rglob("*.json"))
+    assert b"odd-version" in inventory and b"planted-widget" in inventory and b"kubeadm-config" in inventory
+
+
 def test_what_controls_read_survives_and_credentials_are_reported(run: Run) -> None:
     pack = run.outputs[0]
     facts = json.loads((pack / "facts.json").read_text())
