@@ -273,11 +273,16 @@ class RequirementResult(BaseModel):
     # was attached); `attested` says a current one exists, an expired one is listed but no longer counts.
     attestations: list[AttestationInfo] = Field(default_factory=list)
     attested: bool = False
+    # Set when the scope file's declared entity is not one this requirement binds (its status is then
+    # not_applicable): the reason, e.g. "Appendix A1 binds multi-tenant service providers only; ...".
+    not_applicable_by_scope: str | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def status_text(self) -> str:
         """The status in words, with what a current attestation does and does not cover."""
+        if self.not_applicable_by_scope:
+            return self.not_applicable_by_scope
         text = REQUIREMENT_LABELS.get(self.status, self.status)
         if not self.attested:
             return text
@@ -399,7 +404,7 @@ def evaluate(catalogue: Catalogue, facts: Facts, scope: Scope, log: list[Collect
             id=c.id, title=c.spec.title, severity=c.spec.severity, subject_type=c.spec.subject, status=status,
             counts=_counts(f.status for f in fs), requirements=c.spec.requirements, rationale=c.spec.rationale.strip(),
             remediation=c.spec.remediation.strip(), note=note))
-    requirements, frameworks = _roll_up(catalogue, control_results)
+    requirements, frameworks = _roll_up(catalogue, control_results, scope)
     expired = [ExpiredWaiver(control=w.control, subject=w.subject, ticket=w.ticket, expired_on=w.expires,
                              matched=waiver_hits[i]) for i, w in enumerate(scope.waivers) if w.expires < today]
     return Results(
@@ -531,8 +536,8 @@ def _apply_waivers(f: Finding, waivers: list[Waiver], today: date, hits: Counter
             return
 
 
-def _roll_up(catalogue: Catalogue, controls: list[ControlResult]) -> tuple[list[RequirementResult],
-                                                                           list[FrameworkSummary]]:
+def _roll_up(catalogue: Catalogue, controls: list[ControlResult], scope: Scope | None = None
+             ) -> tuple[list[RequirementResult], list[FrameworkSummary]]:
     by_req: dict[tuple[str, str], list[ControlResult]] = {}
     for c in controls:
         for fid, ids in c.requirements.items():
@@ -546,13 +551,18 @@ def _roll_up(catalogue: Catalogue, controls: list[ControlResult]) -> tuple[list[
         for r in fw.requirements:
             cs = by_req.get((fw.id, r.id), [])
             status = requirement_status(r.automatable, r.manual_evidence, [c.status for c in cs])
+            # The scope file's declared entity (merchant or service provider, multi-tenant, ...) may exclude a
+            # requirement the catalogue says binds others only: not applicable by scope, with the reason.
+            excluded = scope.entity.excludes(r.applies_to) if scope is not None and scope.entity else None
+            if excluded:
+                status = "not_applicable"
             fw_reqs.append(RequirementResult(
                 framework=fw.id, id=r.id, family=r.family, title=r.title, summary=r.summary.strip(),
                 frequency=r.frequency, automatable=r.automatable, future_dated=r.future_dated, status=status,
                 new_in_v4=r.new_in_v4, superseded=r.superseded, applies_to=r.applies_to,
                 consolidation=r.consolidation, verified=r.verified, notes=(r.notes or "").strip() or None,
                 controls=[c.id for c in cs], manual_evidence=r.manual_evidence.strip(),
-                counts=_counts(c.status for c in cs)))
+                counts=_counts(c.status for c in cs), not_applicable_by_scope=excluded))
             fam_counts[r.family][status] += 1
         reqs.extend(fw_reqs)
         summaries.append(FrameworkSummary(

@@ -90,6 +90,34 @@ class Entity(_Strict):
 
     type: Literal["merchant", "service_provider"]
     multi_tenant: bool = False
+    # The rarer PCI DSS appendices and requirements, each binding only an entity that says so.
+    early_tls_poi: bool = False  # A2: POS POI terminals still on SSL or early TLS
+    designated_entity: bool = False  # A3: designated by an acquirer or payment brand for additional validation
+    issuer: bool = False  # issuers and those supporting issuing services (e.g. 3.3.2, 3.3.3)
+
+    def excludes(self, applies_to: str | None) -> str | None:
+        """Why a requirement with this catalogue `applies_to` does not bind the declared entity; None if it does."""
+        kind = "a service provider" if self.type == "service_provider" else "a merchant"
+        provider = self.type == "service_provider"
+        rules = {
+            "service-providers": (provider, "binds service providers only"),
+            "multi-tenant-providers": (provider and self.multi_tenant,
+                                       "Appendix A1 binds multi-tenant service providers only"),
+            "early-tls-poi": (self.early_tls_poi, "Appendix A2 binds entities whose POS POI terminals use SSL or "
+                                                  "early TLS"),
+            "early-tls-poi-service-providers": (provider and self.early_tls_poi,
+                                                "Appendix A2 binds service providers serving such terminals"),
+            "designated-entities": (self.designated_entity, "Appendix A3 binds designated entities only"),
+            "issuers": (self.issuer, "binds issuers and those supporting issuing services only"),
+        }
+        if applies_to not in rules or rules[applies_to][0]:
+            return None
+        detail = {"multi-tenant-providers": " that is not multi-tenant" if provider else "",
+                  "early-tls-poi": " without early-TLS POS terminals",
+                  "early-tls-poi-service-providers": "" if not provider else " without early-TLS POS terminals",
+                  "designated-entities": " not designated for additional validation",
+                  "issuers": " that is not an issuer"}.get(applies_to, "")
+        return f"Not applicable by scope: {rules[applies_to][1]}; the scope file declares {kind}{detail}."
 
 
 class Scope(_Strict):

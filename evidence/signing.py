@@ -418,7 +418,17 @@ def sign_pdf(pdf: Path, signer: Signer, reason: str) -> None:
     from asn1crypto import x509 as ax509
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
+    from pyhanko.sign.signers import constants as sig_constants
     from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    class Pdf17Signer(signers.PdfSigner):
+        """A PAdES signer that keeps the PDF at version 1.7. pyHanko registers the ISO 32002 extension for ECDSA
+        P-256 and Ed25519 keys, which raises the catalogue's /Version to 2.0; PDF/A-3 is built on PDF 1.7, so a
+        PDF/A validator then rejects the report. The ESIC extension (PAdES on PDF 1.7) is all a reader needs."""
+
+        def register_extensions(self, pdf_out: Any, *, md_algorithm: str) -> None:
+            pdf_out.ensure_output_version(version=(1, 7))
+            pdf_out.register_extension(sig_constants.ESIC_EXTENSION_1)
 
     # The key stays in memory: pyHanko gets it as a parsed structure, never as a file.
     key_der = signer.key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
@@ -430,5 +440,5 @@ def sign_pdf(pdf: Path, signer: Signer, reason: str) -> None:
                                         subfilter=fields.SigSeedSubFilter.PADES)
     src = io.BytesIO(pdf.read_bytes())
     out = io.BytesIO()
-    signers.sign_pdf(IncrementalPdfFileWriter(src), meta, signer=simple, output=out)
+    Pdf17Signer(meta, signer=simple).sign_pdf(IncrementalPdfFileWriter(src), output=out)
     pdf.write_bytes(out.getvalue())

@@ -27,6 +27,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.worksheet import Worksheet
 
 from evidence.evaluate import (
     REQUIREMENT_DEFINITIONS,
@@ -315,7 +316,7 @@ def _print_across(ws: Any, key_cols: str) -> None:
     """A wide sheet (the Requirements: over 20 columns) printed readable: landscape A4 at its own width, one page
     tall per page, the header row and the key columns repeated on every page, instead of squeezed to one page wide."""
     ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.paperSize = Worksheet.PAPERSIZE_A4  # a class constant: a write-only sheet does not carry it
     ws.sheet_properties.pageSetUpPr.fitToPage = False
     ws.page_setup.scale = 70
     ws.print_title_cols = key_cols
