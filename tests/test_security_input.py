@@ -293,6 +293,10 @@ def test_files_that_are_not_objects_are_skipped_and_listed(tmp_path: Path) -> No
     assert inv.skipped == ["PROVENANCE.yaml", "README.json", "helm/values.yaml"]
     assert inv.notes == ["skipped 3 file(s) that hold no Kubernetes object: PROVENANCE.yaml, README.json, "
                          "helm/values.yaml"]
+    # A control-plane file copied in as it is (no metadata) is read, named after the file.
+    write(tmp_path, "enc.yaml", "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\n"
+          "resources: [{resources: [secrets], providers: [{identity: {}}]}]\n")
+    assert snapshot.load(tmp_path).get("EncryptionConfiguration", None, "enc") is not None
     # An object with apiVersion and kind but no name is not skipped silently: it is a recorded problem.
     write(tmp_path, "nameless.yaml", "apiVersion: v1\nkind: Service\nmetadata: {namespace: shop}\n")
     entry = snapshot.load(tmp_path).status("Service", "")

@@ -47,6 +47,9 @@ SNAPSHOT_FORMAT = "auditpack-snapshot/v1"
 MAX_FILE_BYTES = 512 * 2**20
 MAX_TOTAL_BYTES = 2**30  # decompressed, all members or files together
 MAX_MEMBERS = 50_000  # archive members or directory entries
+# Control-plane configuration files (an audit Policy, an EncryptionConfiguration) are files on the nodes, not API
+# objects: copied into a snapshot as they are, they carry no metadata, and take the file's name instead.
+CONFIG_FILE_GROUPS = ("audit.k8s.io", "apiserver.config.k8s.io", "apiserver.k8s.io", "kubelet.config.k8s.io")
 _LIMIT_HINT = "this is far beyond a real cluster's snapshot; split it, or check where it came from"
 
 
@@ -284,6 +287,10 @@ def _checked(name: str, obj: dict[str, Any], line: int, found: _Read) -> dict[st
         raise SnapshotError(f"{name}: line {line}: {label} without {', '.join(missing)}",
                             "every object needs apiVersion, kind and metadata.name, as kubectl writes them")
     meta = obj.get("metadata")
+    if group_of(obj["apiVersion"]) in CONFIG_FILE_GROUPS and (meta is None or isinstance(meta, dict)) \
+            and not (meta or {}).get("name"):
+        obj = {**obj, "metadata": {**(meta or {}), "name": Path(name).stem}}
+        meta = obj["metadata"]
     if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta.get("name"):
         found.problem(obj, f"{obj['kind']} without metadata.name; left out ({name}:{line})")
         return None
