@@ -220,3 +220,29 @@ def test_bad_urls_and_retention_are_one_line_errors(env: dict[str, str], demo_pa
         r = _cli(env, "upload", *args)
         assert r.returncode == 2, (args, r.stderr)
         assert text in r.stderr and "Traceback" not in r.stderr
+
+
+def test_fleet_uploads_each_cluster_pack_and_the_summary(env: dict[str, str], tmp_path: Path) -> None:
+    from fakeapi import FakeAPIServer
+    from test_fleet import merged_kubeconfig
+
+    bucket = _bucket(locked=True)
+    target = f"s3://{bucket}/fleet-test"
+    with FakeAPIServer(SAMPLE) as a, FakeAPIServer(SAMPLE) as b:
+        kc = merged_kubeconfig(tmp_path / "kubeconfig", {"prod-se": a, "prod-no": b}, dead="prod-dead")
+        root = tmp_path / "packs"
+        root.mkdir()
+        r = _cli(env, "collect", "--kubeconfig", kc, "--contexts", "prod-se,prod-no", "--out-root", root,
+                 "--scope", SCOPE, "--fail-on", "none", "--json", "--upload", target)
+    assert r.returncode == 0, r.stderr
+    lines = [orjson.loads(line) for line in r.stdout.splitlines()]
+    per, fleet = lines[:-1], lines[-1]
+    assert {ln["context"] for ln in per} == {"prod-se", "prod-no"}
+    assert all(ln["uploaded"].startswith(f"{target}/{ln['context']}/") for ln in per)
+    assert fleet["uploaded"].startswith(f"{target}/fleet/")
+    listing = storage.list_packs(target)
+    assert sorted(p.cluster for p in listing.packs) == ["prod-no", "prod-se"]  # the summary is not a pack
+    s3 = boto3.client("s3")
+    key = fleet["uploaded"][len(f"s3://{bucket}/"):] + "fleet-summary.json"
+    head = s3.head_object(Bucket=bucket, Key=key)
+    assert head["ObjectLockMode"] == "COMPLIANCE" and head["Metadata"]["sha256"]
