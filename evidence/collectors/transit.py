@@ -174,10 +174,31 @@ def _node_coverage(s: NamespaceTransit, cluster: ClusterFacts, ns_pods: list[Pod
                                     f"of {', '.join(s.untrusted_links)}")
     else:
         s.node_encryption_reason = (f"traffic crosses {', '.join(s.untrusted_links)} but encryption is not active on "
-                                    f"{', '.join(s.nodes_unencrypted)}"
+                                    f"{_some_nodes(s.nodes_unencrypted, site_nodes)}"
                                     + (f" ({enc.configured_source})" if enc and not enc.configured else ""))
     if assumption and s.untrusted_links:
         s.node_encryption_reason += f" ({assumption})"
+
+
+NODES_NAMED = 5  # nodes named in a reason; the full list is the fact `nodes_unencrypted` and the workbook's Links sheet
+
+
+def _some_nodes(nodes: list[str], site_nodes: dict[str, set[str]]) -> str:
+    """The unencrypted nodes in a reason: all of them when few, else counted per site with a few names. Each namespace
+    repeats this reason, so at 50,000 pods listing every node of the remote site filled half the report."""
+    if len(nodes) <= NODES_NAMED:
+        return ", ".join(nodes)
+    parts = []
+    for site, members in sorted(site_nodes.items()):
+        here = [n for n in nodes if n in members]
+        if here:
+            named = ", ".join(here[:3]) + (f" and {len(here) - 3} more" if len(here) > 3 else "")
+            parts.append(f"{len(here)} nodes at {site} ({named})")
+    unplaced = [n for n in nodes if not any(n in m for m in site_nodes.values())]
+    if unplaced:
+        parts.append(f"{len(unplaced)} nodes at no site ({', '.join(unplaced[:3])}"
+                     f"{f' and {len(unplaced) - 3} more' if len(unplaced) > 3 else ''})")
+    return ", ".join(parts) + " (the Links sheet of the control matrix lists each node)"
 
 
 # --- mesh mTLS -----------------------------------------------------------------------------------------
