@@ -110,6 +110,9 @@ def requirement_status(automatable: str, manual_evidence: str, control_statuses:
 # read was denied or failed makes the listed facts of every subject of that type unknown, with the reason, so any
 # rule, applies_if or manual_if that reads them is inconclusive; no fields listed: every fact of the subject.
 # `primary` kinds are those the subjects are built from: when one was not read, "no subjects" proves nothing.
+# `local` kinds feed a subject only from its own namespace (a certificate's Secret, a namespace's PolicyReports):
+# a denial in one namespace leaves the subjects of the others known. Every other kind can cross namespaces (the
+# reachability engine, RBAC), so a denial anywhere makes the facts of every subject of the type unknown.
 # tests/test_denied_inputs.py denies every kind each collector reads, in turn, and fails on a verdict it changes
 # into pass, not_applicable or manual: a new collector or control that reads more must declare it here.
 @dataclass(frozen=True)
@@ -119,13 +122,14 @@ class Source:
     plural: str
     fields: tuple[str, ...] = ()  # the facts derived from it; empty: all of the subject's facts
     primary: bool = False
+    local: bool = False
 
 
-def _src(group: str, kind: str, *fields: str, primary: bool = False) -> Source:
+def _src(group: str, kind: str, *fields: str, primary: bool = False, local: bool = False) -> Source:
     t = find(kind, group)
     if t is None:  # a programming error, caught by the first import in any test run
         raise ValueError(f"{kind}.{group} is not in evidence/kinds.py")
-    return Source(group, kind, t.plural, tuple(fields), primary)
+    return Source(group, kind, t.plural, tuple(fields), primary, local)
 
 
 _CORE, _APPS, _BATCH, _RBAC, _NET = "", "apps", "batch", "rbac.authorization.k8s.io", "networking.k8s.io"
@@ -162,8 +166,9 @@ SUBJECT_SOURCES: dict[str, list[Source]] = {
                  *_all(_OWNERS), _src(_MON, "Prometheus"), _src(_MON, "Alertmanager")],
     "network_policy_access": [*[_src(g, k, primary=True) for g, k in _ROLES]],
     "ingress_host": [_src(_NET, "Ingress", primary=True), *_all(_ENTRY), _src(_CORE, "Namespace"),
-                     *_all(_OWNERS[:3]), _src(_CORE, "Secret", *_HOST_CERT_FIELDS)],
-    "certificate": [_src(_CORE, "Secret", *_CERT_FIELDS, primary=True), _src("cert-manager.io", "Certificate"),
+                     *_all(_OWNERS[:3]), _src(_CORE, "Secret", *_HOST_CERT_FIELDS, local=True)],
+    "certificate": [_src(_CORE, "Secret", *_CERT_FIELDS, primary=True, local=True),
+                    _src("cert-manager.io", "Certificate"),
                     _src("cert-manager.io", "Issuer"), _src("cert-manager.io", "ClusterIssuer"),
                     *_all(_ENTRY, "hosts", "host_names", "public_hosts", "hosts_not_covered", "in_use"),
                     _src(_CORE, "Namespace", "hosts", "public_hosts", "in_use"),
@@ -188,14 +193,15 @@ SUBJECT_SOURCES: dict[str, list[Source]] = {
     "workload_identity": [*[_src(g, k, primary=True) for g, k in _OWNERS[:3]], *_all(_OWNERS[3:]),
                           _src(_CORE, "Pod"), _src(_CORE, "Namespace"), _src(_CORE, "ServiceAccount"),
                           *_all(_ROLES, "token_permissions", "token_cluster_admin")],
-    "namespace_credentials": [_src(_CORE, "Namespace", primary=True), _src(_CORE, "Pod"), _src(_CORE, "ConfigMap"),
+    "namespace_credentials": [_src(_CORE, "Namespace", primary=True), _src(_CORE, "Pod"),
+                              _src(_CORE, "ConfigMap", local=True),
                               *_all(_OWNERS)],
     "namespace_posture": [_src(_CORE, "Namespace", primary=True), _src(_CORE, "Pod"), _src(_CORE, "Node"),
                           _src(_CORE, "ConfigMap", "enforce", "enforce_source", "enforce_version"),
                           _src("wgpolicyk8s.io", "PolicyReport", "policy_reports", "policy_pass", "policy_fail",
-                               "policy_warn", "policy_error", "policy_skip", "failing_policies")],
+                               "policy_warn", "policy_error", "policy_skip", "failing_policies", local=True)],
     "image_scan": [*[_src(g, k, primary=True) for g, k in _OWNERS[:3]], *_all(_OWNERS[3:]), _src(_CORE, "Pod"),
-                   _src(_CORE, "Namespace"), _src("aquasecurity.github.io", "VulnerabilityReport")],
+                   _src(_CORE, "Namespace"), _src("aquasecurity.github.io", "VulnerabilityReport", local=True)],
 }
 
 
@@ -375,9 +381,10 @@ def evaluate(catalogue: Catalogue, facts: Facts, scope: Scope, log: list[Collect
         by_type.setdefault(c.spec.subject, []).append(c)
     per_control: dict[str, list[Finding]] = {c.id: [] for c in catalogue.controls}
     for stype, controls in by_type.items():
-        unread = unread_facts(stype, log)
+        denied = [e for e in log if e.status in ("forbidden", "error")]
         for subject in facts.of_type(stype):
             activation = cel_env.Activation({"subject": cel_view(subject), "scope": scope_vars})
+            unread = unread_facts(stype, denied, subject) if denied else {}
             unknown = {**unread, **{u["field"]: u["reason"] for u in subject.get("unknown") or []}}
             with memory_guard():  # one address-space cap for all controls on this subject (cel.py)
                 found = [_evaluate_one(c, subject, activation, unknown) for c in controls]
@@ -414,16 +421,21 @@ def evaluate(catalogue: Catalogue, facts: Facts, scope: Scope, log: list[Collect
         collection_problems=collection_problems(log))
 
 
-def unread_facts(subject_type: str, log: list[CollectionEntry]) -> dict[str, str]:
-    """Facts of every subject of this type that are unknown because a kind they derive from was denied or failed
-    (cluster-wide or in any namespace: a subject's facts can draw on objects in other namespaces), by field."""
+def unread_facts(subject_type: str, log: list[CollectionEntry], subject: dict[str, Any] | None = None) -> dict[str, str]:
+    """Facts of a subject of this type (any subject, when None) that are unknown because a kind they derive from was
+    denied or failed, by field. A denial in one namespace counts for every subject, except for `local` kinds: then
+    only for subjects in that namespace (or whose Secret lives there) and for subjects of no namespace."""
     model = SUBJECT_TYPES.get(subject_type)
     if model is None:
         return {}
     facts = [f for f in model.model_fields if f not in _IDENTITY]
+    where = None if subject is None or subject.get("namespace") is None else \
+        {subject.get("namespace"), subject.get("secret_namespace") or subject.get("namespace")}
     out: dict[str, str] = {}
     for s in SUBJECT_SOURCES.get(subject_type, []):
         for e in log:
+            if s.local and e.namespace is not None and where is not None and e.namespace not in where:
+                continue
             if e.group == s.group and e.kind == s.kind and e.status in ("forbidden", "error"):
                 reason = e.reason(s.plural, e.namespace) or f"{s.plural} could not be read"
                 for f in s.fields or facts:

@@ -213,3 +213,23 @@ def test_no_requirement_of_the_catalogue_passes_without_full_rating(demo_pack: P
     pci = {q["id"]: q["status"] for q in results["requirements"] if q["framework"] == "pci-dss"}
     # Read "Pass" before issue 12 from checks covering a sliver of them (10.4.1: Alertmanager has a receiver).
     assert all(pci.get(i, "manual") != "pass" for i in ("1.4.1", "7.2.1", "10.4.1", "10.7.2", "12.3.3"))
+
+
+def test_a_denial_in_one_namespace_spares_other_namespaces_only_for_kinds_read_there() -> None:
+    def posture(name: str) -> dict:
+        return NamespacePosture(id=name, name=name, namespace=name, namespace_class="cde", in_scope=True,
+                                enforce="restricted", enforce_source="label", policy_reports=1,
+                                policy_pass=3).model_dump(mode="json")
+
+    facts = Facts(as_of=AS_OF, subjects={"namespace_posture": [posture("a"), posture("b")]})
+    ok = CollectionEntry(group="", kind="Namespace", status="ok", count=2)
+    # PolicyReports of namespace a say nothing about namespace b.
+    reports = CollectionEntry(group="wgpolicyk8s.io", kind="PolicyReport", namespace="a", status="forbidden")
+    r = evaluate(load_catalogue(), facts, Scope(), [ok, reports])
+    a, b = finding(r, "hardening.policy-reports", "a"), finding(r, "hardening.policy-reports", "b")
+    assert a.status == "inconclusive" and a.reasons == ["permission denied: list policyreports.wgpolicyk8s.io in namespace a"]
+    assert b.status == "pass"
+    # Pods are not declared local to a namespace's posture (the cluster default comes from kube-apiserver's Pod).
+    pods = CollectionEntry(group="", kind="Pod", namespace="a", status="forbidden")
+    r = evaluate(load_catalogue(), facts, Scope(), [ok, pods])
+    assert {f.status for f in r.findings if f.subject_type == "namespace_posture"} == {"inconclusive"}
