@@ -109,11 +109,33 @@ def generate(out: Path, pods: int) -> int:
 
 
 CHILD = r"""
-import json, resource, sys, time
+import json, os, resource, sys, threading, time
 from pathlib import Path
 snapshot, out, scope, key = (Path(a) for a in sys.argv[1:5])
 from evidence.pipeline import RunOptions, collect
 marks = []
+# The renderer's own peak: RUSAGE_CHILDREN's maxrss starts from this process's peak at fork, so the PDF process's
+# high-water mark (VmHWM, reset by exec) is sampled from /proc while it runs.
+child_peak = [0]
+def watch():
+    me = os.getpid()
+    while True:
+        kids = set()
+        for tid in os.listdir(f"/proc/{me}/task"):
+            try:
+                kids.update(Path(f"/proc/{me}/task/{tid}/children").read_text().split())
+            except OSError:
+                pass
+        for pid in kids:
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    child_peak[0] = max(child_peak[0], int(line.split()[1]) // 1024)
+        time.sleep(0.5)
+threading.Thread(target=watch, daemon=True).start()
 t0, c0 = time.perf_counter(), time.process_time()
 def cpu():
     ch = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -125,7 +147,7 @@ def progress(event):
 summary = collect(RunOptions(out=out, snapshot=snapshot, scope=scope, fail_on="none", progress=progress, sign_key=key))
 end = {"wall": time.perf_counter() - t0, "cpu": cpu(),
        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-       "child_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+       "child_rss_mb": child_peak[0]}
 print(json.dumps({"marks": marks, "end": end}))
 """
 

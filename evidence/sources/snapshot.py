@@ -81,7 +81,10 @@ def load(path: Path, cluster_name: str | None = None) -> Inventory:
     redactor = Redactor()
     seen: dict[tuple[str, str, str, str], list[str]] = {}
     objects: list[dict[str, Any]] = []
-    for name, data in files:
+    files.reverse()
+    data = b""
+    while files:  # each file's bytes are released once parsed: at 50,000 pods they are 740 MB on top of the objects
+        name, data = files.pop()
         base = Path(name).name
         if base in META_FILES and Path(name).parent == Path():
             parsed = _parse_json(name, data)
@@ -102,6 +105,7 @@ def load(path: Path, cluster_name: str | None = None) -> Inventory:
                 continue
             seen.setdefault(key_of(obj), []).append(f"{name}:{line}")
             objects.append(obj)
+    del data
     if not objects and not found.problems:
         skipped = f" (skipped, not Kubernetes objects: {', '.join(found.skipped)})" if found.skipped else ""
         raise SnapshotError(f"snapshot {path} holds no Kubernetes objects{skipped}",
