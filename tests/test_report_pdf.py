@@ -147,8 +147,16 @@ def test_summary_report_has_cover_summary_scope_requirements_and_failures_only(p
     assert titles.index("Executive summary") + 1 == titles.index("Assessed scope"), titles  # right after the summary
     assert pages["Executive summary"] <= pages["Assessed scope"]
     assert any(t.startswith("PCI DSS") for t in titles[titles.index("Assessed scope"):])
-    assert "Findings" in titles
-    for absent in ("Methodology and limitations", "Appendix: evidence objects", "Assessor sign-off", "Segmentation"):
+    assert titles[-1] == "Failures"
+    # The failures table: every failing or inconclusive control of results.json, and where the rest of the subjects are.
+    reader = pypdf.PdfReader(pack / "report.pdf")
+    failures = _flat("".join(reader.pages[i].extract_text() or "" for i in range(pages["Failures"], len(reader.pages))))
+    results = json.loads((pack / "results.json").read_text())
+    bad = [c["id"] for c in results["controls"] if c["status"] in ("fail", "inconclusive")]
+    assert bad and all(_flat(cid) in failures for cid in bad), [cid for cid in bad if _flat(cid) not in failures]
+    assert _flat("in the Findings sheet of the control matrix (control-matrix.xlsx in this pack)") in failures
+    for absent in ("Findings", "Methodology and limitations", "Appendix: evidence objects", "Assessor sign-off",
+                   "Segmentation"):
         assert absent not in titles, titles
 
 

@@ -129,7 +129,7 @@ class View:
         out = [("summary", "Executive summary"), ("scope", "Assessed scope")]
         if self.summary_only:
             out += [(f"fw-{f.summary.id}", f"{f.summary.title} {f.summary.version}") for f in self.frameworks]
-            return [*out, ("findings", "Findings")]
+            return [*out, ("failures", "Failures")]
         if self.data.changes:
             out.append(("changes", f"Changes since {format_date(self.data.changes.get('previous_as_of'))}"))
         out += [(f"fw-{f.summary.id}", f"{f.summary.title} {f.summary.version}") for f in self.frameworks]
