@@ -104,7 +104,10 @@ def generate(out: Path, pods: int) -> int:
                 "kubernetes.io/hostname": f"node-{n}", "topology.kubernetes.io/region": "eu-north-1",
                 "topology.kubernetes.io/zone": f"eu-north-1{site[0]}"}},
             "status": {"nodeInfo": {"kubeletVersion": "v1.30.4"}}})
-    (out / "synthetic.json").write_bytes(orjson.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+    # In files of at most 10,000 objects: one file of 50,000 pods (591 MB) is over the snapshot's per-file cap.
+    for part, start in enumerate(range(0, len(items), 10_000)):
+        (out / f"synthetic-{part:02d}.json").write_bytes(
+            orjson.dumps({"apiVersion": "v1", "kind": "List", "items": items[start:start + 10_000]}))
     return len(items)
 
 
