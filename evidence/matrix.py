@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ class Matrix:
     pack_digest: str | None
     entries: list[dict[str, Any]]
     attestations: list[Attestation]
+    # Errors that only matter once the workbook is known to belong to this cluster (check_cluster runs first).
+    pending: list[AttestationError] = field(default_factory=list)
 
     def record(self) -> dict[str, Any]:
         """matrix.json: where the entries came from and what they were."""
@@ -49,6 +51,8 @@ class Matrix:
                 f"{self.path}: document property {CLUSTER_PROPERTY} is {self.cluster_uid}, but this cluster's "
                 f"kube-system UID is {uid}: the workbook belongs to another cluster",
                 "pass the control-matrix.xlsx of a previous pack of this cluster")
+        if self.pending:
+            raise self.pending[0]
 
 
 def load(path: Path, catalogue: Catalogue, previous: Path | None = None) -> Matrix:
@@ -75,6 +79,7 @@ def load(path: Path, catalogue: Catalogue, previous: Path | None = None) -> Matr
     source = _source_pack(path, props.get(DIGEST_PROPERTY), previous)
     entries: list[dict[str, Any]] = []
     attestations: list[Attestation] = []
+    pending: list[AttestationError] = []
     for row_no, row in enumerate(ws.iter_rows(min_row=2, values_only=True), start=2):
         key = row[col["Key"]]
         if not key:
@@ -102,10 +107,13 @@ def load(path: Path, catalogue: Catalogue, previous: Path | None = None) -> Matr
         if state == "attested":
             recorded = _recorded(path, header, row_no, row[col["Recorded"]] if "Recorded" in col else None)
             if recorded and _unchanged(values, recorded):
-                attestations.extend(_carried(path, row_no, entry, recorded, source))
+                try:
+                    attestations.extend(_carried(path, row_no, entry, recorded, source))
+                except AttestationError as exc:
+                    pending.append(exc)
             else:
                 attestations.append(_attestation(path, row_no, entry, header))
-    return Matrix(path, props.get(CLUSTER_PROPERTY), props.get(DIGEST_PROPERTY), entries, attestations)
+    return Matrix(path, props.get(CLUSTER_PROPERTY), props.get(DIGEST_PROPERTY), entries, attestations, pending)
 
 
 def _value(path: Path, header: list[str], row_no: int, name: str, value: Any) -> Any:

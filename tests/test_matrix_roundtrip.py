@@ -197,9 +197,10 @@ def test_unknown_requirement_names_the_cell(cli, demo_pack: Path, tmp_path: Path
 def test_libreoffice_reads_the_workbook(demo_pack: Path, tmp_path: Path) -> None:
     src = tmp_path / "matrix.xlsx"
     shutil.copy(demo_pack / "control-matrix.xlsx", src)
-    # Sheet 2 is Requirements; LibreOffice's CSV filter takes the sheet number after the options.
+    # LibreOffice's CSV filter takes the (1-based) sheet number after the options.
+    number = openpyxl.load_workbook(src, read_only=True).sheetnames.index("Requirements") + 1
     subprocess.run(["soffice", "--headless", f"-env:UserInstallation=file://{tmp_path}/lo", "--convert-to",
-                    "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,2",
+                    f"csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,{number}",
                     "--outdir", str(tmp_path), str(src)], check=True, capture_output=True, timeout=180)
     produced = list(tmp_path.glob("matrix*.csv"))
     assert produced, "LibreOffice wrote no CSV"
