@@ -114,3 +114,38 @@ def test_pdf_lists_the_first_findings_of_a_control_and_counts_the_rest_per_names
     counts = {ns: int(n) for ns, n in re.findall(r"(\S+) (\d+)", listed)}
     assert sum(counts.values()) == len(problems) - shown
     assert list(counts.values()) == sorted(counts.values(), reverse=True)  # most first
+
+
+def test_pdf_scope_lists_every_namespace_in_or_out_of_scope_and_counts_the_others(demo_pack: Path) -> None:
+    data = _data(demo_pack)
+    spaces = data.facts["subjects"]["namespace"]
+    extra = [{**spaces[0], "id": f"team-{i:03d}", "name": f"team-{i:03d}", "scope_class": "unclassified",
+              "scope_reason": "no label, not in the scope file", "pods": 50} for i in range(60)]
+    data.facts["subjects"]["namespace"] = spaces + extra
+    others = [s for s in spaces + extra if s["scope_class"] in ("unclassified", "system")]
+    html = pdf.html(data)
+    table = html[html.index('<table class="scope-ns">'):]
+    table = table[:table.index("</table>")]
+    for s in spaces + extra:  # every CDE, connected and out-of-scope namespace is a row
+        if s["scope_class"] in ("cde", "connected", "out_of_scope"):
+            assert f">{s['name']}<" in table.replace("<wbr>", "")
+    assert table.count("<tr>") == 1 + (len(spaces) + len(extra) - len(others)) + 30
+    text = _text(html, '<table class="scope-ns">', "<h2>Sites and links</h2>")
+    assert f"+{len(others) - 30} more namespaces (" in text and "Scope sheet of the control matrix" in text
+
+
+def test_pdf_certificate_appendix_lists_failing_first_and_counts_all(demo_pack: Path) -> None:
+    data = _data(demo_pack)
+    certs = data.facts["subjects"]["certificate"]
+    data.facts["subjects"]["certificate"] = [{**c, "id": f"{c['id']}-{i:02d}"} for i in range(30) for c in certs]
+    found = [f for f in data.results.findings if f.subject_type == "certificate"]
+    data.results.findings += [f.model_copy(update={"subject_id": f"{f.subject_id}-{i:02d}"})
+                              for i in range(30) for f in found]
+    html = pdf.html(data)
+    text = _text(html, '<section class="chapter" id="certificate-appendix">', "</section>")
+    assert f"Of {30 * len(certs)} certificates:" in text and "The first 60 are listed" in text
+    body = html[html.index('<table class="transit certs">'):]
+    body = body[:body.index("</table>")]
+    assert body.count("<tr>") == 1 + 60
+    badges = re.findall(r'badge s-(\w+)', body)
+    assert "fail" in badges and "pass" not in badges[:badges.count("fail")]
