@@ -288,6 +288,18 @@ def rerender(pack: Path, out: Path, sign_key: Path | None = None, sign_cert: Pat
     return out
 
 
+def _render_pdf(*args: Any) -> None:
+    """pdf.render in the renderer's process, with the cyclic collector run less often: WeasyPrint allocates millions
+    of layout objects that live until the PDF is written, and the default thresholds rescanned them for a fifth of
+    the render's CPU time (92 pages: 25.5 s, 20.3 s with these; peak RSS 395 MB and 404 MB)."""
+    import gc
+
+    from evidence.render import pdf
+
+    gc.set_threshold(50_000, 50, 1_000)
+    pdf.render(*args)
+
+
 def render_all(root: Path, evidence: dict[str, Any], digest: str, signer: signing.Signer | None = None,
                stage: Callable[..., None] | None = None, report: str = "full") -> None:
     """The PDF, the workbook and OSCAL from the pack's data files. They are independent, so the PDF (the longest,
@@ -296,14 +308,14 @@ def render_all(root: Path, evidence: dict[str, Any], digest: str, signer: signin
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from evidence.render import pdf, xlsx
+    from evidence.render import xlsx
 
     note = stage or (lambda *_a, **_k: None)
     note("rendering PDF, workbook and OSCAL")
     # spawn, not fork: the parent may hold threads (progress display) and a large heap that need not be copied.
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         # The PDF's signature statement needs the signer before manifest.sig exists: its signer_info is passed along.
-        pdf_job = pool.submit(pdf.render, root, evidence, digest, root / "report.pdf",
+        pdf_job = pool.submit(_render_pdf, root, evidence, digest, root / "report.pdf",
                               signing.signer_info(signer) if signer else None, report)
         note("writing workbook")
         xlsx.render(root, evidence, digest, root / "control-matrix.xlsx")

@@ -149,3 +149,17 @@ def test_pdf_certificate_appendix_lists_failing_first_and_counts_all(demo_pack: 
     assert body.count("<tr>") == 1 + 60
     badges = re.findall(r'badge s-(\w+)', body)
     assert "fail" in badges and "pass" not in badges[:badges.count("fail")]
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 4, 6, 7, 10])
+def test_inventory_file_written_in_chunks_is_byte_identical_to_one_dump(n: int, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The evidence digest covers these bytes: writing a kind's list in chunks (memory) must not change them."""
+    from evidence import pack
+
+    monkeypatch.setattr(pack, "WRITE_CHUNK", 3)
+    objs = [{"kind": "Pod", "metadata": {"name": f"p{i}", "labels": {"a": "b" * i}}, "spec": {"containers": [{}]}}
+            if i % 3 else {} for i in range(n)]
+    pack._write_list(tmp_path / "Pod.json", objs)
+    assert (tmp_path / "Pod.json").read_bytes() == pack.dumps(objs)
+    assert orjson.loads((tmp_path / "Pod.json").read_bytes()) == objs
