@@ -86,6 +86,9 @@ class _Context:
     istio_problem: str | None
     root_namespace: str
     mesh: dict[str, Any]
+    # Workloads by namespace, built on first use: a scan of every workload per entry point grew with
+    # namespaces x workloads (16.8x the time for 5x the pods, 10,000 -> 50,000).
+    by_namespace: dict[str, list[Workload]] | None = None
 
     @classmethod
     def build(cls, inv: Inventory, scope: Scope, hosts: list[IngressHost]) -> _Context:
@@ -122,7 +125,11 @@ class _Context:
     def selected(self, ns: str, selector: dict[str, str]) -> list[Workload]:
         if not selector:
             return []
-        return [w for w in self.workloads if w.namespace == ns and matches({"matchLabels": selector}, _labels(w))]
+        if self.by_namespace is None:
+            self.by_namespace = {}
+            for w in self.workloads:
+                self.by_namespace.setdefault(w.namespace, []).append(w)
+        return [w for w in self.by_namespace.get(ns, []) if matches({"matchLabels": selector}, _labels(w))]
 
     def backend_workloads(self, ns: str, backend: str) -> tuple[Obj | None, list[Workload]]:
         svc = self.service(ns, backend.split(":", 1)[0])
