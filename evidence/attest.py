@@ -133,7 +133,7 @@ def validate(path: Path, raw: dict[str, Any], index: int, catalogue: Catalogue) 
         # reached without symlinks, so an edited file cannot pull ~/.kube/config or a key into an evidence pack.
         reason = attachment_problem(path.parent, entry.attachment)
         if reason is not None:
-            raise AttestationError(f"{label}: attachment {entry.attachment!r}: {reason}",
+            raise AttestationError(f"{label}: attachment {entry.attachment} {reason}",
                                    "give a path relative to the attestations file, inside its directory "
                                    "(e.g. attestations/mfa-policy.pdf), or remove the attachment")
         attachment = path.parent / entry.attachment

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from evidence.collectors import detection
 from evidence.collectors.workloads import containers_of, daemonset_coverage, daemonset_pods
@@ -155,13 +154,16 @@ def _in_cluster(host: str | None) -> bool | None:
         _IN_CLUSTER.match(h) and h.count(".") == 1 and not re.search(r"\.(com|net|org|io|se|eu|cloud)$", h))
 
 
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]{0,15})://(?:[^@/?#]{0,256}@)?(\[[0-9A-Fa-f:.]{1,64}\]|[^:/?#\s]{1,253})")
+
+
 def _url(value: object) -> tuple[str | None, bool | None]:
     """(host, TLS) of an endpoint URL; (None, None) when it is not a readable URL."""
     text = str(value or "")
-    if is_redacted(text) or "://" not in text:
+    m = _URL.match(text) if not is_redacted(text) else None
+    if m is None:
         return None, None
-    parsed = urlsplit(text)
-    return parsed.hostname, parsed.scheme in ("https", "tls", "grpcs")
+    return m.group(2).strip("[]").lower(), m.group(1).lower() in ("https", "tls", "grpcs")
 
 
 def _on(value: object) -> bool | None:
