@@ -227,7 +227,8 @@ def test_a_denial_in_one_namespace_spares_other_namespaces_only_for_kinds_read_t
     reports = CollectionEntry(group="wgpolicyk8s.io", kind="PolicyReport", namespace="a", status="forbidden")
     r = evaluate(load_catalogue(), facts, Scope(), [ok, reports])
     a, b = finding(r, "hardening.policy-reports", "a"), finding(r, "hardening.policy-reports", "b")
-    assert a.status == "inconclusive" and a.reasons == ["permission denied: list policyreports.wgpolicyk8s.io in namespace a"]
+    assert a.status == "inconclusive"
+    assert a.reasons == ["permission denied: list policyreports.wgpolicyk8s.io in namespace a"]
     assert b.status == "pass"
     # Pods are not declared local to a namespace's posture (the cluster default comes from kube-apiserver's Pod).
     pods = CollectionEntry(group="", kind="Pod", namespace="a", status="forbidden")

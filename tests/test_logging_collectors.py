@@ -328,7 +328,8 @@ def test_log_shipper_outputs_destination_tls_and_auth_through_the_redactor() -> 
           "    HTTP_User elastic\n    HTTP_Passwd s3cr3t-canary\n"
           "[OUTPUT]\n    Name loki\n    Match *\n    Host loki-gateway.logging.svc.cluster.local\n    Port 80\n"
           "[OUTPUT]\n    Name stdout\n    Match *\n")
-    shipper = ds("fluent-bit", "logging", containers=[{"name": "fluent-bit", "image": "cr.fluentbit.io/fluent/fluent-bit:3.1.9"}])
+    shipper = ds("fluent-bit", "logging",
+                 containers=[{"name": "fluent-bit", "image": "cr.fluentbit.io/fluent/fluent-bit:3.1.9"}])
     shipper["spec"]["template"]["spec"]["volumes"] = [{"name": "config", "configMap": {"name": "fluent-bit"}}]
     cm = obj("v1", "ConfigMap", "fluent-bit", "logging", data={"fluent-bit.conf": fb})
     cm = Redactor().redact(copy.deepcopy(cm))
