@@ -242,10 +242,11 @@ def test_aggregated_api_at_503_is_recorded_unavailable_and_the_run_goes_on(cli, 
     results = json.loads((out / "results.json").read_text())
     monitoring = [c for c in results["controls"] if c["id"].startswith("monitoring.")]
     assert monitoring and all(c["status"] == "inconclusive" for c in monitoring), monitoring
-    # The reason reaches the run's problems (and so the report's collection section); the monitoring collector
-    # words its own unknown reasons ("prometheusrules could not be read"), so findings name the type, not the 503.
+    # The reason reaches the run's problems (and so the report's collection section) and every affected finding.
     assert any(p.startswith("prometheuses.monitoring.coreos.com not read: API group monitoring.coreos.com is "
                             "unavailable") for p in results["collection_problems"])
+    for f in (f for f in results["findings"] if f["control"].startswith("monitoring.")):
+        assert any("API group monitoring.coreos.com is unavailable" in r for r in f["reasons"]), f
     # The terminal showed the stages and the page count, and named the unavailable group once.
     pages = len(PdfReader(out / "report.pdf").pages)
     assert f"report.pdf, {pages} pages" in screen, screen

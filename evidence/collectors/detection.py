@@ -202,8 +202,9 @@ def _ids(inv: Inventory, subject: MonitoringFacts, wls: list[Workload]) -> None:
         else:
             subject.mark_unknown("ids", f"{product} {ns}/{name}: where its events go is not read yet")
         subject.ids.append(facts)
-    if inv.status("DaemonSet", "apps").status != "ok":
-        subject.mark_unknown("ids", "daemonsets could not be read")
+    ds_st = inv.status("DaemonSet", "apps")
+    if ds_st.status != "ok":
+        subject.mark_unknown("ids", ds_st.reason("daemonsets") or "daemonsets could not be read")
 
 
 def _falco_outputs(inv: Inventory, subject: MonitoringFacts, ds: Obj, facts: IDSFacts) -> None:
@@ -345,9 +346,10 @@ def _security_alerts(inv: Inventory, subject: MonitoringFacts) -> None:
         alerts = sorted({name for name, t in tokens if _watches(component, names, t)})
         subject.security_alerts.append(ComponentAlerts(component=component, deployed=deployed, alerts=alerts))
     subject.components_without_alerts = [c.component for c in subject.security_alerts if c.deployed and not c.alerts]
-    if inv.status("PrometheusRule", MONITORING).status in ("forbidden", "error"):
+    rules_st = inv.status("PrometheusRule", MONITORING)
+    if rules_st.status in ("forbidden", "error"):
         for f in ("security_alerts", "components_without_alerts"):
-            subject.mark_unknown(f, "prometheusrules could not be read")
+            subject.mark_unknown(f, rules_st.reason("prometheusrules") or "prometheusrules could not be read")
 
 
 # --- API audit log shipping (10.3.3) -----------------------------------------------------------------------

@@ -70,14 +70,19 @@ def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[MonitoringFac
     if subject.prometheus and not inv.objects("Prometheus", "monitoring.coreos.com"):
         subject.mark_unknown("alert_rules", "Prometheus runs without the operator: its rule files are configuration "
                              "files, not PrometheusRule objects, and are not read")
-    if inv.status("PrometheusRule", "monitoring.coreos.com").status in ("forbidden", "error"):
-        subject.mark_unknown("alert_rules", "prometheusrules could not be read")
-    if inv.status("Prometheus", "monitoring.coreos.com").status in ("forbidden", "error"):
-        subject.mark_unknown("prometheus", "permission denied or error listing prometheuses")
+    # The source's own words (permission denied, or the API group is unavailable: 503 ...), never a paraphrase.
+    rules_st = inv.status("PrometheusRule", "monitoring.coreos.com")
+    if rules_st.status in ("forbidden", "error"):
+        subject.mark_unknown("alert_rules", rules_st.reason("prometheusrules") or "prometheusrules could not be read")
+    prom_st = inv.status("Prometheus", "monitoring.coreos.com")
+    if prom_st.status in ("forbidden", "error"):
+        subject.mark_unknown("prometheus", prom_st.reason("prometheuses") or "prometheuses could not be read")
     _log_shippers(inv, subject, nodes)
-    if inv.status("DaemonSet", "apps").status != "ok":
-        subject.mark_unknown("log_shippers", "daemonsets could not be read")
-        subject.mark_unknown("nodes_without_log_shipper", "daemonsets could not be read")
+    ds_st = inv.status("DaemonSet", "apps")
+    if ds_st.status != "ok":
+        why = ds_st.reason("daemonsets") or "daemonsets could not be read"
+        subject.mark_unknown("log_shippers", why)
+        subject.mark_unknown("nodes_without_log_shipper", why)
     detection.extend(inv, subject, scope)  # retention, alert routing, security alerts, IDS, audit shipping
     if node_why is not None and subject.ids:  # an IDS "missing on no node" of an unread node list covers nothing
         subject.mark_unknown("ids", node_why)
