@@ -145,9 +145,13 @@ class Inventory:
     notes: list[str] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  # every object left out at the boundary, named, and why
     _by_kind: dict[tuple[str, str], dict[tuple[str, str], Obj]] = field(default_factory=dict)
+    # objects() answers, sorted once: collectors ask for the same kind (often per namespace) many times, and
+    # sorting the whole kind on every call made them grow faster than the cluster (issue 16). Cleared by add().
+    _sorted: dict[tuple[str, str | None, str | None], list[Obj]] = field(default_factory=dict)
 
     def add(self, obj: Obj) -> Obj | None:
         """Add an object; return the object already stored under the same key, if any."""
+        self._sorted.clear()
         group, kind, ns, name = key_of(obj)
         bucket = self._by_kind.setdefault((group, kind), {})
         previous = bucket.get((ns, name))
@@ -156,14 +160,25 @@ class Inventory:
         return previous
 
     def objects(self, kind: str, group: str | None = None, namespace: str | None = None) -> list[Obj]:
-        """All objects of a kind (in every group serving that kind unless `group` is given)."""
-        out: list[Obj] = []
-        for (g, k), bucket in self._by_kind.items():
-            if k != kind or (group is not None and g != group):
-                continue
-            out.extend(o for (ns, _), o in bucket.items() if namespace is None or ns == namespace)
-        out.sort(key=key_of)
-        return out
+        """All objects of a kind (in every group serving that kind unless `group` is given), sorted; a new list
+        each call (callers may extend it)."""
+        cached = self._sorted.get((kind, group, namespace))
+        if cached is None:
+            if namespace is not None:  # per namespace: one pass over the kind fills every namespace's list
+                by_ns: dict[str, list[Obj]] = {}
+                for o in self.objects(kind, group):
+                    by_ns.setdefault(str((o.get("metadata") or {}).get("namespace") or ""), []).append(o)
+                for ns, objs in by_ns.items():
+                    self._sorted[(kind, group, ns)] = objs
+                cached = self._sorted.setdefault((kind, group, namespace), [])
+            else:
+                cached = []
+                for (g, k), bucket in self._by_kind.items():
+                    if k == kind and (group is None or g == group):
+                        cached.extend(bucket.values())
+                cached.sort(key=key_of)
+                self._sorted[(kind, group, None)] = cached
+        return list(cached)
 
     def get(self, kind: str, namespace: str | None, name: str, group: str | None = None) -> Obj | None:
         for (g, k), bucket in self._by_kind.items():
