@@ -385,11 +385,18 @@ class LiveSource:
         todo = list(types)
         # Secrets by name need the Ingresses, Gateways and Certificates that reference them: read them last.
         todo.sort(key=lambda t: t.kind == "Secret" and t.group == "" and self.secrets == "by-name")
-        for t in todo:
-            self.progress.started(t.label)
-            entry = self._read_type(inv, t, served, redactor)
-            inv.log.append(entry)
-            self.progress.listed(entry)
+        try:
+            for t in todo:
+                self.progress.started(t.label)
+                entry = self._read_type(inv, t, served, redactor)
+                inv.log.append(entry)
+                self.progress.listed(entry)
+        finally:
+            # Close the pooled connections now, not whenever the collector finds them (a run that stopped on a
+            # rejected token left a socket open until then).
+            pool = getattr(getattr(self.conn.api, "rest_client", None), "pool_manager", None)
+            if pool is not None:
+                pool.clear()
         inv.redactions = dict(redactor.counts)
         return inv
 
