@@ -13,9 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
-from evidence.collectors.toplevel import Workload, mounted_configmap
+from evidence.collectors.toplevel import Workload, mounted_configmap, mounted_yaml
 from evidence.inventory import Inventory, Obj
 
 KIALI = re.compile(r"(^|/)kiali/kiali(:|@|$)")
@@ -52,13 +50,8 @@ def _kiali(inv: Inventory, w: Workload, c: dict[str, Any]) -> AdminUI:
     if crs:
         strategy = str(((crs[0].get("spec") or {}).get("auth") or {}).get("strategy") or "token")
         return _strategy(strategy, f"Kiali {crs[0]['metadata']['name']} spec.auth.strategy", [crs[0]])
-    cm, key, problem = mounted_configmap(inv, w.namespace, c, w.spec, "/kiali-configuration/config.yaml")
-    text = ((cm or {}).get("data") or {}).get(key) if cm is not None else None
-    try:
-        config = yaml.safe_load(text) if isinstance(text, str) else None
-    except yaml.YAMLError:
-        config = None
-    if not isinstance(config, dict):
+    cm, config, problem = mounted_yaml(inv, w.namespace, c, w.spec, "/kiali-configuration/config.yaml")
+    if config is None:
         return AdminUI("Kiali", None, f"its auth.strategy cannot be read ({problem or 'config.yaml not readable'})")
     # Kiali's default strategy is "token" on Kubernetes (kiali.io docs: Authentication strategies).
     strategy = str((config.get("auth") or {}).get("strategy") or "token")

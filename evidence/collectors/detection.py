@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from evidence.collectors.apiserver import apiserver_config
-from evidence.collectors.toplevel import Workload, mounted_configmap, workloads
+from evidence.collectors.toplevel import Workload, mounted_configmap, mounted_yaml, workloads
 from evidence.collectors.workloads import containers_of, daemonset_coverage, daemonset_pods, flags
 from evidence.facts import AlertRouting, ComponentAlerts, IDSFacts, LogStore, MonitoringFacts
 from evidence.inventory import Inventory, Obj, ObjectRef
@@ -211,13 +211,8 @@ def _falco_outputs(inv: Inventory, subject: MonitoringFacts, ds: Obj, facts: IDS
     ns = str(ds["metadata"].get("namespace"))
     tpl_spec = (((ds.get("spec") or {}).get("template") or {}).get("spec")) or {}
     falco = next((c for c in containers_of(ds) if IDS_IMAGES["falco"].search(str(c.get("image", "")))), {})
-    cm, key, problem = mounted_configmap(inv, ns, falco, tpl_spec, "/etc/falco/falco.yaml")
-    text = ((cm or {}).get("data") or {}).get(key) if cm is not None else None
-    try:
-        config = yaml.safe_load(text) if isinstance(text, str) else None
-    except yaml.YAMLError:
-        config = None
-    if not isinstance(config, dict):
+    cm, config, problem = mounted_yaml(inv, ns, falco, tpl_spec, "/etc/falco/falco.yaml")
+    if config is None:
         subject.mark_unknown("ids", f"Falco {facts.name}: {problem or 'falco.yaml is not readable'}, so its outputs "
                              "cannot be read")
         return

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+import yaml
+
 from evidence.collectors.workloads import pod_template_spec
 from evidence.inventory import Inventory, Obj
 
@@ -93,3 +95,15 @@ def mounted_configmap(inv: Inventory, ns: str, container: dict[str, Any], spec: 
             return None, key, problem
         return cm, key, None
     return None, p.name, f"{path} is not on a mounted ConfigMap volume"
+
+
+def mounted_yaml(inv: Inventory, ns: str, container: dict[str, Any], spec: dict[str, Any],
+                 path: str) -> tuple[Obj | None, dict[str, Any] | None, str | None]:
+    """(ConfigMap, parsed YAML mapping, problem) for a YAML file mounted from a ConfigMap (mounted_configmap)."""
+    cm, key, problem = mounted_configmap(inv, ns, container, spec, path)
+    text = ((cm or {}).get("data") or {}).get(key) if cm is not None else None
+    try:
+        config = yaml.safe_load(text) if isinstance(text, str) else None
+    except yaml.YAMLError:
+        config, problem = None, f"{path}: not valid YAML"
+    return cm, config if isinstance(config, dict) else None, problem
