@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,16 @@ def run_cli(*args: str | Path, cwd: Path | None = None) -> CLIResult:
     proc = subprocess.run([sys.executable, "-m", "evidence.cli", *map(str, args)], capture_output=True,
                           text=True, cwd=cwd or ROOT, timeout=600, check=False)
     return CLIResult(proc)
+
+
+@pytest.fixture(autouse=True)
+def _sockets_closed_by_this_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """In modules that talk to a loopback server, collect garbage when each test ends. An unclosed socket is then
+    a ResourceWarning (an error here) in the test that leaked it, every time, instead of in whichever later test
+    the collector happens to run in."""
+    yield
+    if any(hasattr(request.module, name) for name in ("FakeAPIServer", "live", "socket", "ssl")):
+        gc.collect()
 
 
 @pytest.fixture(scope="session")

@@ -90,6 +90,20 @@ class Connection:
     context: str | None
     user: str | None = None  # the kubeconfig user entry, or "in-cluster"
 
+    def close(self) -> None:
+        """Close the pooled TLS connections and the client's thread pool now, not whenever the garbage collector
+        finds them (an unclosed socket is a ResourceWarning in whatever runs next)."""
+        pool = getattr(getattr(self.api, "rest_client", None), "pool_manager", None)
+        if pool is not None:
+            pool.clear()
+        self.api.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def connect(kubeconfig: Path | None = None, context: str | None = None, allow_http: bool = False) -> Connection:
     """Build an API client from kubeconfig or in-cluster config. Bad configuration is an InputError (exit 2),
@@ -369,6 +383,14 @@ class LiveSource:
         return served
 
     def load(self, cluster_name: str | None = None, types: Iterable[ResourceType] = RESOURCE_TYPES) -> Inventory:
+        try:
+            return self._load(cluster_name, types)
+        finally:
+            # Close the pooled connections on every path (a run that stopped on a rejected token, or at
+            # identification, left a socket open until the collector found it).
+            self.conn.close()
+
+    def _load(self, cluster_name: str | None, types: Iterable[ResourceType]) -> Inventory:
         started = datetime.now(UTC)
         self._deadline = None if self.timeout is None else self.clock() + self.timeout
         ident = self.identity()
@@ -385,18 +407,11 @@ class LiveSource:
         todo = list(types)
         # Secrets by name need the Ingresses, Gateways and Certificates that reference them: read them last.
         todo.sort(key=lambda t: t.kind == "Secret" and t.group == "" and self.secrets == "by-name")
-        try:
-            for t in todo:
-                self.progress.started(t.label)
-                entry = self._read_type(inv, t, served, redactor)
-                inv.log.append(entry)
-                self.progress.listed(entry)
-        finally:
-            # Close the pooled connections now, not whenever the collector finds them (a run that stopped on a
-            # rejected token left a socket open until then).
-            pool = getattr(getattr(self.conn.api, "rest_client", None), "pool_manager", None)
-            if pool is not None:
-                pool.clear()
+        for t in todo:
+            self.progress.started(t.label)
+            entry = self._read_type(inv, t, served, redactor)
+            inv.log.append(entry)
+            self.progress.listed(entry)
         inv.redactions = dict(redactor.counts)
         return inv
 
