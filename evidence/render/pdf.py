@@ -22,7 +22,9 @@ from evidence.evaluate import (
     Finding,
     FrameworkSummary,
     RequirementResult,
+    WaiverInfo,
 )
+from evidence.inventory import ObjectRef
 from evidence.render.data import (
     REQUIREMENT_BADGE,
     REQUIREMENT_ORDER,
@@ -41,11 +43,162 @@ TEMPLATE = "report.html.j2"
 EVIDENCE_SHOWN = 8
 FINDINGS_SHOWN = 20  # per control: at 10,000 pods 50 rows a control made 70 pages; the rest are counted per namespace
 NAMESPACES_COUNTED = 20  # namespaces named in that count; the workbook's Findings sheet lists every subject
+# Issue 13: findings of one control that say the same of this many subjects or more are one row, the subjects listed
+# by namespace (names capped per row); the workbook keeps one row per subject.
+GROUP_MIN = 3
+GROUP_NAMES_SHOWN = 20
+CLUSTER_WIDE = "cluster-wide"
+# What stands for each grouped subject's own name and namespace in the shared message (a flow has two ends).
+SUBJECT, NAMESPACE = "\u2039subject\u203a", "\u2039namespace\u203a"  # single angle quotation marks
+FLOW_FROM, FLOW_TO = "\u2039from\u203a", "\u2039to\u203a"
 TOP_FAILURES = 10
 # Column order of the status tables (the order the auditor reads: good, bad, then the rest).
 SUMMARY_STATUSES = ("pass", "fail", "inconclusive", "waived", "not_applicable", "manual")
 # Chapter order; frameworks not named here follow in catalogue order.
 FRAMEWORK_ORDER = ("pci-dss", "gdpr", "hslf-fs-2016-40")
+
+
+# Findings rows (issue 13) -------------------------------------------------------------------------------------------
+
+def _token(text: str) -> re.Pattern[str]:
+    # Whole identifiers only: namespace `pay` is not the start of `payments`, nor of `pay-api`.
+    return re.compile(rf"(?<![\w-]){re.escape(text)}(?![\w-])")
+
+
+def abstract(text: str, f: Finding) -> str:
+    """`text` with the finding's own subject name and namespace replaced by placeholders (SUBJECT, NAMESPACE; for a
+    flow 'a -> b' only its two ends, FLOW_FROM and FLOW_TO). Putting a member's own name and namespace back gives its
+    text exactly, so one shared message stands for every member of a group."""
+    ends = f.subject_name.split(" -> ")
+    if len(ends) == 2:  # a flow: its ends name their namespaces; the policies it cites keep theirs
+        tokens = [(ends[0], FLOW_FROM), (ends[1], FLOW_TO)]
+    elif f.namespace and f.subject_name == f.namespace:
+        tokens = [(f.subject_name, NAMESPACE)]
+    else:
+        tokens = [(f.subject_name, SUBJECT)]
+        if f.namespace:
+            tokens.append((f.namespace, NAMESPACE))
+    for name, placeholder in sorted(tokens, key=lambda t: -len(t[0])):  # the longest first: a name holds its namespace
+        if name:
+            text = _token(name).sub(placeholder, text)
+    return text
+
+
+def _waiver_key(w: WaiverInfo | None) -> tuple[str, ...] | None:
+    return None if w is None else (w.reason, w.approver, w.ticket, w.expires.isoformat(), str(w.original_status))
+
+
+def _group_key(f: Finding) -> tuple[object, ...]:
+    """Findings with equal keys say the same thing of different subjects: status, message and reasons (each with the
+    subject's own name and namespace abstracted) and the waiver, word for word."""
+    return (f.status, None if f.message is None else abstract(f.message, f),
+            tuple(abstract(r, f) for r in f.reasons), _waiver_key(f.waiver))
+
+
+def _short_name(f: Finding) -> str:
+    """The subject's name as listed under its namespace: without a leading '<namespace>/' it already shows."""
+    if f.namespace and f.subject_name.startswith(f"{f.namespace}/"):
+        return f.subject_name[len(f.namespace) + 1:]
+    return f.subject_name
+
+
+@dataclass
+class FindingRow:
+    """One row of the Findings chapter: one finding, or a group of a control's findings that say the same thing of
+    GROUP_MIN or more subjects (`message` and `reasons` then carry the placeholders of `abstract`)."""
+
+    findings: list[Finding]
+    message: str | None
+    reasons: list[str]  # those not already part of the message
+    # A group's subjects by namespace (first appearance order), at most GROUP_NAMES_SHOWN names; a namespace whose
+    # only subject is the namespace itself has no names. `unlisted`: members beyond the cap.
+    listed: list[tuple[str, list[str]]] = field(default_factory=list)
+    unlisted: int = 0
+
+    @property
+    def first(self) -> Finding:
+        return self.findings[0]
+
+    @property
+    def grouped(self) -> bool:
+        return len(self.findings) > 1
+
+    @property
+    def status(self) -> str:
+        return self.first.status
+
+    @property
+    def waiver(self) -> WaiverInfo | None:
+        return self.first.waiver
+
+    @property
+    def namespaces(self) -> int:
+        return len({f.namespace or CLUSTER_WIDE for f in self.findings})
+
+    @property
+    def evidence(self) -> list[ObjectRef]:
+        """A finding's own refs as they are; a group's: every object its members cite, once each, in member order
+        (the first members' refs come first, so the ones printed are theirs)."""
+        if not self.grouped:
+            return self.first.evidence
+        return list(dict.fromkeys(ref for f in self.findings for ref in f.evidence))
+
+
+def _row(findings: list[Finding]) -> FindingRow:
+    f = findings[0]
+    if len(findings) == 1:
+        message, reasons = f.message, list(f.reasons)
+    else:
+        message = None if f.message is None else abstract(f.message, f)
+        reasons = [abstract(r, f) for r in f.reasons]
+    row = FindingRow(findings, message, [r for r in reasons if r not in (message or "")])
+    if len(findings) > 1:
+        by_ns: dict[str, list[str]] = {}
+        for m in findings[:GROUP_NAMES_SHOWN]:
+            names = by_ns.setdefault(m.namespace or CLUSTER_WIDE, [])
+            if m.subject_name != m.namespace:
+                names.append(_short_name(m))
+        row.listed = list(by_ns.items())
+        row.unlisted = max(0, len(findings) - GROUP_NAMES_SHOWN)
+    return row
+
+
+@dataclass
+class FindingsTable:
+    """The findings of one control as the PDF shows them: rows (grouped), the first `shown` of them printed, and the
+    subjects of the rows beyond counted exactly, per namespace."""
+
+    rows: list[FindingRow]
+    shown: list[FindingRow]
+    total: int  # failing, inconclusive and waived subjects
+    hidden: int  # subjects of the rows not shown
+    hidden_by_namespace: list[tuple[str, int]]  # most first, then by name
+
+
+def findings_table(problems: list[Finding], shown: int = FINDINGS_SHOWN) -> FindingsTable:
+    """Group one control's findings (in report order: failing first) into rows. A group of GROUP_MIN or more sits
+    where its first member would; smaller groups stay one row per finding, in their own places."""
+    groups: dict[tuple[object, ...], list[Finding]] = {}
+    for f in problems:
+        groups.setdefault(_group_key(f), []).append(f)
+    rows: list[FindingRow] = []
+    placed: set[tuple[object, ...]] = set()
+    for f in problems:
+        key = _group_key(f)
+        members = groups[key]
+        if len(members) < GROUP_MIN:
+            rows.append(_row([f]))
+        elif key not in placed:
+            placed.add(key)
+            rows.append(_row(members))
+    rest = [f for r in rows[shown:] for f in r.findings]
+    counts: dict[str, int] = {}
+    for f in rest:
+        ns = f.namespace or CLUSTER_WIDE
+        counts[ns] = counts.get(ns, 0) + 1
+    ranked = sorted(sorted(counts.items(), key=lambda kv: kv[0].lower()), key=lambda kv: kv[1], reverse=True)
+    return FindingsTable(rows, rows[:shown], len(problems), len(rest), ranked)
+
 
 
 @dataclass
@@ -98,6 +251,7 @@ class View:
     top_failures: list[ControlResult]
     inconclusive_controls: int
     problems: dict[str, list[Finding]]
+    findings: dict[str, FindingsTable]  # the Findings chapter's rows per control (grouped, issue 13)
     log: LogView
     statuses: tuple[str, ...] = SUMMARY_STATUSES
     requirement_statuses: tuple[str, ...] = REQUIREMENT_ORDER
@@ -107,6 +261,7 @@ class View:
     status_definitions: tuple[tuple[str, str], ...] = tuple((s, STATUS_DEFINITIONS[s]) for s in SUMMARY_STATUSES)
     evidence_shown: int = EVIDENCE_SHOWN
     findings_shown: int = FINDINGS_SHOWN
+    group_min: int = GROUP_MIN
     namespaces_counted: int = NAMESPACES_COUNTED
     top_shown: int = TOP_FAILURES
     evidence_rows: int = EVIDENCE_ROWS
@@ -186,6 +341,7 @@ def view(data: ReportData) -> View:
         top_failures=sorted((c for c in data.results.controls if c.status == "fail"), key=_severity_key),
         inconclusive_controls=sum(1 for c in data.results.controls if c.status == "inconclusive"),
         problems=problems,
+        findings={cid: findings_table(fs) for cid, fs in problems.items()},
         log=_log(data.collection),
     )
 
