@@ -115,6 +115,10 @@ PROGRAMS = frozenset({
 # Calico's FELIX_WIREGUARDENABLED (cluster.py), the namespace/host references ingress-nginx flags expand.
 ENV_NAMES = frozenset({
     "FELIX_WIREGUARDENABLED", "POD_NAMESPACE", "POD_NAME", "GF_AUTH_ANONYMOUS_ENABLED",  # adminui.py
+    # The destination settings of the fluent/fluentd-kubernetes-daemonset images' fluent.conf, which reads them as
+    # "#{ENV['FLUENT_ELASTICSEARCH_HOST']}" (monitoring.py resolves them; the _USER/_PASSWORD ones stay masked).
+    *(f"FLUENT_{out}_{s}" for out in ("ELASTICSEARCH", "OPENSEARCH") for s in ("HOST", "PORT", "SCHEME", "SSL_VERIFY")),
+    "FLUENT_FOWARD_HOST", "FLUENT_FOWARD_PORT", "FLUENT_FORWARD_HOST", "FLUENT_FORWARD_PORT",
     *(f"OAUTH2_PROXY_{n.upper()}" for n in (
         "set_authorization_header", "set_xauthrequest", "pass_access_token", "cookie_secure", "skip_auth_preflight",
         "skip_jwt_bearer_tokens", "reverse_proxy", "skip_auth_strip_headers", "ssl_insecure_skip_verify",
@@ -187,6 +191,18 @@ CONFIG_KEEP: tuple[str, ...] = (
     "sinks.*.tls.enabled", "clients.*.url", "*ANONYMOUS].*.enabled",
     "apiServer.extraArgs.*.name", "[OUTPUT].*.Name", "[INPUT].*.Name", "[FILTER].*.Name", "pipeline.outputs.*.name",
 )
+# Fluentd outputs (monitoring.py _fluentd_outputs): the plugin, destination and TLS settings of every <match>, top
+# level or inside a <label> or <worker>, of the <store>s of `@type copy` and of a <secondary>, and the <server> hosts of
+# `@type forward`. Credentials (password, shared_key, hec_token, aws_sec_key) are not on it: their keys show that
+# they are set, their values stay fingerprinted.
+FLUENTD_OUTPUT_KEYS = ("@type", "type", "host", "hosts", "port", "scheme", "ssl_verify", "url", "endpoint",
+                       "transport", "protocol", "hec_host", "hec_port", "full_url", "s3_endpoint", "s3_region",
+                       "region", "use_ssl", "brokers", "ssl_ca_certs_from_system")
+_FLUENTD_OUTPUT_BLOCKS = tuple(f"{match}.*.{inner}"
+                               for match in ("<match>", "<label>.*.<match>", "<worker>.*.<match>")
+                               for inner in ("", "<store>.*.", "<secondary>.*.", "<store>.*.<store>.*."))
+CONFIG_KEEP += tuple(f"{block}{key}" for block in _FLUENTD_OUTPUT_BLOCKS
+                     for key in (*FLUENTD_OUTPUT_KEYS, "<server>.*.host", "<server>.*.port"))
 # Custom resources collectors read: (group, kind) -> (kept paths, fingerprinted paths inside kept ones).
 # A string is kept when the longest matching pattern is a kept one. Kinds not listed keep only their metadata.
 _SPEC_STATUS = (("spec", "status"), ())
@@ -432,7 +448,11 @@ def _matches(patterns: Patterns, path: tuple[str, ...]) -> bool:
                if any(a.startswith("*") for a in p))
 
 
-_CONFIG_KEEP = _compile(CONFIG_KEEP)
+_FLUENTD_ROOTS = (("<match>",), ("<label>",), ("<worker>",))
+# Fluentd's output paths are matched only under a <match>, <label> or <worker>: as ~250 more wildcard patterns they
+# slowed every other parsed config by a quarter.
+_CONFIG_KEEP = _compile(p for p in CONFIG_KEEP if not p.startswith(("<match>.", "<label>.", "<worker>.")))
+_FLUENTD_KEEP = _compile(p for p in CONFIG_KEEP if p.startswith(("<match>.", "<label>.", "<worker>.")))
 
 
 def _free(name: str, value: str) -> tuple[str, str]:
@@ -582,7 +602,8 @@ class Redactor:
         return self.free(text, "configmap values", "" if "\n" in text else key)
 
     def _config_tree(self, node: Any, path: tuple[str, ...], keep: bool = False) -> Any:
-        keep = keep or _matches(_CONFIG_KEEP, path)  # a kept setting keeps its whole value (lists, tables)
+        keep = keep or _matches(_CONFIG_KEEP, path) or (  # a kept setting keeps its whole value (lists, tables)
+            path[:1] in _FLUENTD_ROOTS and _matches(_FLUENTD_KEEP, path))
         if len(path) > _MAX_DEPTH:
             return self.free(json.dumps(node, default=str), "configmap values")
         if isinstance(node, dict):
@@ -788,35 +809,64 @@ def _parse_config(text: str) -> tuple[str, Any] | None:
 
 
 _SECTION = re.compile(r"[ \t]{0,16}\[([A-Za-z0-9_. -]{1,64})\][ \t]{0,16}")
-_DIRECTIVE = re.compile(r"[ \t]{0,16}<(/?[A-Za-z_]{1,32})([^>\n]{0,256})>[ \t]{0,16}")
+# A Fluentd directive line: `<match kube.**>`, `</match>`, `<label @OUTPUT>`, optionally followed by a comment. Its
+# argument may be a redaction marker (the redactor fingerprints a tag pattern it does not keep), which holds a `>`.
+_DIRECTIVE = re.compile(r"[ \t]{0,16}<(/?[A-Za-z_]{1,32})((?:[ \t]{1,16}(?:<fingerprint: [0-9]{1,12} (?:chars|bytes)"
+                        r"(?:, sha256:[0-9a-f]{64})?>|<redacted by auditpack>))|[^<>\n]{0,256})>[ \t]{0,16}"
+                        r"(?:#[^\n]{0,1024})?")
 _SETTING = re.compile(r"[ \t]{0,16}([A-Za-z0-9_.@-]{1,128})(?:[ \t]{0,16}=[ \t]{0,16}|[ \t]{1,16})(.{0,65536})")
+_MAX_NESTING = 16  # Fluentd nests a few levels (<label> <match> <store> <server>); deeper text stays flat
 
 
 def _sections(text: str) -> dict[str, Any] | None:
-    """Fluent Bit classic / INI ([SECTION] + `key value`) or Fluentd (<match ...> + `key value`) as
-    {"[SECTION]": [{key: value}, ...]}; None when the text has no section or directive at all."""
+    """Fluent Bit classic / INI ([SECTION] + `key value`) as {"[SECTION]": [{key: value}, ...]}, or Fluentd
+    directives as nested blocks: {"<match>": [{"@args": "**", "@type": "copy", "<store>": [{...}]}]} (a directive
+    inside another is a key of its parent's block, so `<buffer>` stays in its `<match>` and `<match>` in its
+    `<label>`). Lines that are no setting are kept in order under "@lines"; settings before any section under
+    "@top". None when the text has no section or directive at all."""
     out: dict[str, Any] = {}
-    current: dict[str, Any] | None = None
+    current: dict[str, Any] | None = None  # the [SECTION] being read (Fluent Bit), or None
+    stack: list[tuple[str, dict[str, Any]]] = []  # open Fluentd directives, innermost last
     found = False
     for line in text.splitlines():
-        if not line.strip() or line.lstrip().startswith(("#", ";")):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", ";")):
+            continue
+        if is_redacted(stripped):  # a fingerprinted line is a line, not a directive (MASK looks like one)
+            target = stack[-1][1] if stack else current if current is not None else out.setdefault("@top", [{}])[0]
+            target.setdefault("@lines", []).append(stripped)
             continue
         m = _SECTION.fullmatch(line)
         d = _DIRECTIVE.fullmatch(line) if m is None else None
-        if m or d:
+        if m:
             found = True
-            header = f"[{m.group(1).strip().upper()}]" if m else f"<{d.group(1)}>" if d else ""
+            stack.clear()
             current = {}
-            if d and d.group(2).strip():
-                current["@args"] = d.group(2).strip()
-            out.setdefault(header, []).append(current)
+            out.setdefault(f"[{m.group(1).strip().upper()}]", []).append(current)
+            continue
+        if d:
+            found = True
+            name = d.group(1)
+            if name.startswith("/"):  # close the innermost open directive of that name (and any left open in it)
+                names = [n for n, _ in stack]
+                if name[1:] in names:
+                    del stack[len(names) - 1 - names[::-1].index(name[1:]):]
+                continue
+            block: dict[str, Any] = {}
+            if d.group(2).strip():
+                block["@args"] = d.group(2).strip()
+            parent = stack[-1][1] if stack and len(stack) < _MAX_NESTING else out
+            parent.setdefault(f"<{name}>", []).append(block)
+            if len(stack) < _MAX_NESTING:
+                stack.append((name, block))
+            current = None
             continue
         s = _SETTING.fullmatch(line)
-        target = current if current is not None else out.setdefault("@top", [{}])[0]
+        target = stack[-1][1] if stack else current if current is not None else out.setdefault("@top", [{}])[0]
         if s:
             target.setdefault(s.group(1), s.group(2).strip())
         else:
-            target.setdefault("@lines", []).append(line.strip())
+            target.setdefault("@lines", []).append(stripped)
     return out if found else None
 
 
@@ -829,21 +879,38 @@ def _dump_config(fmt: str, doc: Any) -> str:
         return _toml(doc)
     lines: list[str] = []
     for header, blocks in doc.items():
-        for block in blocks:
+        for block in blocks if isinstance(blocks, list) else []:
             if header == "@top":
-                pass
+                _dump_block(block, "", lines)
             elif header.startswith("<"):
-                lines.append(f"{header[:-1]} {block.get('@args', '')}>".replace(" >", ">"))
+                _dump_directive(header, block, "", lines)
             else:
                 lines.append(header)
-            for k, v in block.items():
-                if k == "@args":
-                    continue
-                for item in v if isinstance(v, list) else [v]:
-                    lines.append(f"    {item}" if k == "@lines" else f"    {k} {item}")
-            if header.startswith("<") and not header.startswith("</"):
-                lines.append(f"</{header[1:]}")
+                _dump_block(block, "    ", lines)
     return "\n".join(lines) + "\n"
+
+
+def _dump_directive(header: str, block: Any, indent: str, lines: list[str]) -> None:
+    """A Fluentd directive with its settings and the directives nested in it, closed: parses back to `block`."""
+    name = header[1:-1]
+    args = block.get("@args") if isinstance(block, dict) else None
+    lines.append(f"{indent}<{name} {args}>" if args else f"{indent}<{name}>")
+    _dump_block(block, indent + "  ", lines)
+    lines.append(f"{indent}</{name}>")
+
+
+def _dump_block(block: Any, indent: str, lines: list[str]) -> None:
+    if not isinstance(block, dict):
+        return
+    for k, v in block.items():
+        if k == "@args":
+            continue
+        if k.startswith("<") and k.endswith(">") and isinstance(v, list):
+            for inner in v:
+                _dump_directive(k, inner, indent, lines)
+            continue
+        for item in v if isinstance(v, list) else [v]:
+            lines.append(f"{indent}{item}" if k == "@lines" else f"{indent}{k} {item}")
 
 
 def _toml(doc: dict[str, Any], prefix: str = "") -> str:

@@ -346,3 +346,230 @@ def test_log_shipper_outputs_destination_tls_and_auth_through_the_redactor() -> 
     promtail = "clients:\n  - url: http://loki.example.com:3100/loki/api/v1/push\n"
     (p,) = monitoring.shipper_outputs("promtail", promtail)
     assert p.tls is False and p.destination == "loki.example.com" and p.in_cluster is False
+
+
+# --- Fluentd outputs (issue 13) -----------------------------------------------------------------------------------
+# Defaults the reader relies on, looked up in the plugins' sources:
+# - fluent-plugin-elasticsearch (uken/fluent-plugin-elasticsearch lib/fluent/plugin/out_elasticsearch.rb):
+#   `host` defaults to localhost, `port` to 9200, `scheme` to http; `hosts` entries that are URLs
+#   (https://logs2.foo.com) carry their own scheme, host:port entries take `scheme`.
+# - out_forward (fluent/fluentd lib/fluent/plugin/out_forward.rb):
+#   `config_param :transport, :enum, list: [:tcp, :tls], default: :tcp`; <security> shared_key authenticates.
+# - fluent-plugin-grafana-loki (grafana/loki clients/cmd/fluentd/lib/fluent/plugin/out_loki.rb): `url` defaults to
+#   https://logs-prod-us-central1.grafana.net, `use_ssl: uri.scheme == 'https'`; username/password, bearer_token_file.
+# - fluent-plugin-s3 (fluent/fluent-plugin-s3 lib/fluent/plugin/out_s3.rb): `s3_endpoint` defaults to nil, so the AWS
+#   SDK's regional endpoint, which is https; fluent-plugin-splunk-hec (splunk/fluent-plugin-splunk-hec
+#   lib/fluent/plugin/out_splunk_hec.rb): `protocol` defaults to :https; fluent-plugin-kafka
+#   (fluent/fluent-plugin-kafka lib/fluent/plugin/kafka_plugin_util.rb): ssl_ca_cert / ssl_client_cert default nil,
+#   ssl_ca_certs_from_system false, so ruby-kafka connects in plain text.
+# The manifests are shaped like the published ones: fluent/fluentd-kubernetes-daemonset
+# docker-image/v1.12/debian-elasticsearch7/conf/fluent.conf (host "#{ENV['FLUENT_ELASTICSEARCH_HOST']}", scheme
+# "#{ENV['FLUENT_ELASTICSEARCH_SCHEME'] || 'http'}", a <buffer> inside <match **>) and
+# fluentd-daemonset-elasticsearch-rbac.yaml (the env values as literals); templates/Dockerfile.erb sets no
+# FLUENT_ELASTICSEARCH_* ENV, but a custom image may, so an unset variable is unknown, not its `||` fallback.
+
+FLUENT_CONF_ES = """# AUTOMATICALLY GENERATED
+@include "#{ENV['FLUENTD_SYSTEMD_CONF'] || 'systemd'}.conf"
+@include kubernetes.conf
+@include conf.d/*.conf
+
+<label @FLUENT_LOG>
+  <match fluent.**>
+    @type null
+    @id ignore_fluent_logs
+  </match>
+</label>
+
+<match **>
+   @type elasticsearch
+   @id out_es
+   @log_level info
+   include_tag_key true
+   host "#{ENV['FLUENT_ELASTICSEARCH_HOST']}"
+   port "#{ENV['FLUENT_ELASTICSEARCH_PORT']}"
+   path "#{ENV['FLUENT_ELASTICSEARCH_PATH']}"
+   scheme "#{ENV['FLUENT_ELASTICSEARCH_SCHEME'] || 'http'}"
+   ssl_verify "#{ENV['FLUENT_ELASTICSEARCH_SSL_VERIFY'] || 'true'}"
+   user "#{ENV['FLUENT_ELASTICSEARCH_USER'] || use_default}"
+   password "#{ENV['FLUENT_ELASTICSEARCH_PASSWORD'] || use_default}"
+   logstash_format true
+   <buffer>
+     flush_thread_count 8
+     flush_interval 5s
+     retry_forever true
+   </buffer>
+</match>
+"""
+ES_ENV = [{"name": "FLUENT_ELASTICSEARCH_HOST", "value": "elasticsearch.example.com"},
+          {"name": "FLUENT_ELASTICSEARCH_PORT", "value": "9200"},
+          {"name": "FLUENT_ELASTICSEARCH_SCHEME", "value": "http"},
+          {"name": "FLUENT_ELASTICSEARCH_USER", "value": "elastic"},
+          {"name": "FLUENT_ELASTICSEARCH_PASSWORD", "value": "Es-Canary-Pw-31"}]
+
+
+def fluentd(conf: str, env: list[dict] | None = None) -> list[dict]:
+    """The published Fluentd DaemonSet in `logging`, its fluent.conf from a ConfigMap, both through the redactor."""
+    from evidence.redact import redact_all
+    daemonset = ds("fluentd", "logging", containers=[{
+        "name": "fluentd", "image": "fluent/fluentd-kubernetes-daemonset:v1.17-debian-elasticsearch8-1",
+        "env": env if env is not None else ES_ENV,
+        "volumeMounts": [{"name": "config", "mountPath": "/fluentd/etc/fluent.conf", "subPath": "fluent.conf"}]}])
+    daemonset["spec"]["template"]["spec"]["volumes"] = [{"name": "config", "configMap": {"name": "fluentd-config"}}]
+    cm = obj("v1", "ConfigMap", "fluentd-config", "logging", data={"fluent.conf": conf})
+    return redact_all([daemonset, cm])
+
+
+def transport_finding(m):
+    from evidence.controls import load_catalogue
+    from evidence.evaluate import evaluate_subject, scope_variables
+    control = next(c for c in load_catalogue().controls if c.id == "logging.shipper-transport")
+    return evaluate_subject(control, m.model_dump(mode="json"), scope_variables(Scope()))
+
+
+def test_fluentd_plaintext_elasticsearch_outside_the_cluster_fails_naming_it() -> None:
+    objs = fluentd(FLUENT_CONF_ES)
+    assert "Es-Canary-Pw-31" not in str(objs)  # the env password is masked on the way in
+    m = mon(node("a"), *objs)
+    (es,) = m.log_shippers[0].outputs  # the <label @FLUENT_LOG> null output is local
+    assert (es.plugin, es.destination, es.tls, es.authenticated, es.in_cluster) == \
+        ("elasticsearch", "elasticsearch.example.com", False, True, False)
+    assert m.plaintext_log_outputs == ["logging/fluentd: elasticsearch to elasticsearch.example.com without TLS"]
+    assert "plaintext_log_outputs" not in m.unknown_fields()
+    finding = transport_finding(m)
+    assert finding.status == "fail" and "elasticsearch.example.com" in (finding.message or "")
+
+
+def test_fluentd_elasticsearch_scheme_https_passes() -> None:
+    https = fluentd(FLUENT_CONF_ES.replace("""scheme "#{ENV['FLUENT_ELASTICSEARCH_SCHEME'] || 'http'}\"""",
+                                           "scheme https"))
+    m = mon(node("a"), *https)
+    assert [(o.destination, o.tls) for o in m.log_shippers[0].outputs] == [("elasticsearch.example.com", True)]
+    assert m.plaintext_log_outputs == [] and transport_finding(m).status == "pass"
+    # the same through the env variable, and a `hosts` URL list that carries its own scheme
+    env = [e if e["name"] != "FLUENT_ELASTICSEARCH_SCHEME" else {**e, "value": "https"} for e in ES_ENV]
+    assert transport_finding(mon(node("a"), *fluentd(FLUENT_CONF_ES, env))).status == "pass"
+    hosts = FLUENT_CONF_ES.replace("   host \"#{ENV['FLUENT_ELASTICSEARCH_HOST']}\"\n",
+                                   "   hosts https://es-1.example.com:9200,http://es-2.example.com:9200\n")
+    outs = mon(node("a"), *fluentd(hosts)).log_shippers[0].outputs
+    assert [(o.destination, o.tls) for o in outs] == [("es-1.example.com", True), ("es-2.example.com", False)]
+
+
+def test_fluentd_env_substitution_unknown_unless_a_literal_of_the_container() -> None:
+    from_secret = [e if e["name"] != "FLUENT_ELASTICSEARCH_HOST" else
+                   {"name": e["name"], "valueFrom": {"secretKeyRef": {"name": "es", "key": "host"}}} for e in ES_ENV]
+    for env in (from_secret, [e for e in ES_ENV if e["name"] != "FLUENT_ELASTICSEARCH_HOST"]):
+        m = mon(node("a"), *fluentd(FLUENT_CONF_ES, env))
+        (es,) = m.log_shippers[0].outputs
+        assert es.destination is None and es.in_cluster is None and es.tls is False
+        assert m.plaintext_log_outputs == ["logging/fluentd: elasticsearch to an unnamed destination without TLS"]
+        assert "plaintext_log_outputs" in m.unknown_fields()
+        assert transport_finding(m).status == "inconclusive"
+    # an unset SCHEME is not its `|| 'http'` fallback (the image may set it): TLS unknown
+    no_scheme = [e for e in ES_ENV if e["name"] != "FLUENT_ELASTICSEARCH_SCHEME"]
+    (es,) = mon(node("a"), *fluentd(FLUENT_CONF_ES, no_scheme)).log_shippers[0].outputs
+    assert es.destination == "elasticsearch.example.com" and es.tls is None
+
+
+FLUENT_CONF_FORWARD = """<match kubernetes.**>
+  @type forward
+  @id out_fwd
+  <server>
+    name aggregator
+    host fluentd-aggregator.logging.svc
+    port 24224
+  </server>
+  <security>
+    self_hostname "#{ENV['HOSTNAME']}"
+    shared_key Fwd-Shared-Key-32
+  </security>
+  <buffer>
+    flush_interval 5s
+  </buffer>
+</match>
+"""
+
+
+def test_fluentd_forward_to_an_in_cluster_aggregator_is_not_a_plaintext_finding() -> None:
+    m = mon(node("a"), *fluentd(FLUENT_CONF_FORWARD, env=[]))
+    (fwd,) = m.log_shippers[0].outputs
+    assert (fwd.plugin, fwd.destination, fwd.tls, fwd.in_cluster, fwd.authenticated) == \
+        ("forward", "fluentd-aggregator.logging.svc", False, True, True)
+    assert m.plaintext_log_outputs == [] and "plaintext_log_outputs" not in m.unknown_fields()
+    assert transport_finding(m).status == "pass"
+    external = mon(node("a"), *fluentd(FLUENT_CONF_FORWARD.replace("fluentd-aggregator.logging.svc",
+                                                                   "logs.example.net"), env=[]))
+    assert external.plaintext_log_outputs == ["logging/fluentd: forward to logs.example.net without TLS"]
+    tls = mon(node("a"), *fluentd(FLUENT_CONF_FORWARD.replace("@id out_fwd", "transport tls").replace(
+        "fluentd-aggregator.logging.svc", "logs.example.net"), env=[]))
+    assert tls.log_shippers[0].outputs[0].tls is True and tls.plaintext_log_outputs == []
+
+
+FLUENT_CONF_COPY = """<match kube.**>
+  @type copy
+  <store>
+    @type elasticsearch
+    host es.example.com
+    port 9243
+    scheme https
+    user fluentd
+    password Copy-Canary-Pw-33
+  </store>
+  <store ignore_error>
+    @type loki
+    url "http://loki.example.com:3100"
+    username tenant-1
+    password Loki-Canary-Pw-34
+  </store>
+  <store>
+    @type s3
+    s3_bucket audit-logs
+    s3_region eu-north-1
+  </store>
+  <store>
+    @type stdout
+  </store>
+</match>
+<match audit.**>
+  @type kafka2
+  brokers kafka-0.example.com:9092,kafka-1.example.com:9092
+  <format>
+    @type json
+  </format>
+</match>
+"""
+
+
+def test_fluentd_copy_stores_each_an_output() -> None:
+    objs = fluentd(FLUENT_CONF_COPY, env=[])
+    assert "Copy-Canary-Pw-33" not in str(objs) and "Loki-Canary-Pw-34" not in str(objs)
+    m = mon(node("a"), *objs)
+    got = [(o.plugin, o.destination, o.tls, o.authenticated, o.in_cluster) for o in m.log_shippers[0].outputs]
+    assert got == [("elasticsearch", "es.example.com", True, True, False),
+                   ("loki", "loki.example.com", False, True, False),
+                   ("s3", "s3.eu-north-1.amazonaws.com", True, False, False),
+                   ("kafka2", "kafka-0.example.com", False, False, False),
+                   ("kafka2", "kafka-1.example.com", False, False, False)]
+    assert m.plaintext_log_outputs == ["logging/fluentd: loki to loki.example.com without TLS",
+                                       "logging/fluentd: kafka2 to kafka-0.example.com without TLS",
+                                       "logging/fluentd: kafka2 to kafka-1.example.com without TLS"]
+    assert transport_finding(m).status == "fail"
+
+
+def test_fluentd_outputs_that_cannot_be_read_are_inconclusive() -> None:
+    unknown_plugin = "<match **>\n  @type datadog\n  api_key Dd-Canary-35\n</match>\n"
+    m = mon(node("a"), *fluentd(unknown_plugin, env=[]))
+    assert [(o.plugin, o.tls) for o in m.log_shippers[0].outputs] == [("datadog", None)]
+    assert transport_finding(m).status == "inconclusive"
+    # exec runs a command that may send the logs anywhere: not local
+    m = mon(node("a"), *fluentd("<match **>\n  @type exec\n  command /usr/local/bin/ship\n</match>\n", env=[]))
+    assert [(o.plugin, o.tls) for o in m.log_shippers[0].outputs] == [("exec", None)]
+    assert transport_finding(m).status == "inconclusive"
+    # a <match> inside a <worker> (multi-process workers) is an output too
+    worker = "<worker 0>\n  <match **>\n    @type forward\n    <server>\n      host logs.example.net\n" \
+             "    </server>\n  </match>\n</worker>\n"
+    m = mon(node("a"), *fluentd(worker, env=[]))
+    assert m.plaintext_log_outputs == ["logging/fluentd: forward to logs.example.net without TLS"]
+    # a ConfigMap without <match>: the image's own fluent.conf sends the logs, and it is not visible
+    sources_only = "<source>\n  @type tail\n  path /var/log/containers/*.log\n</source>\n"
+    m = mon(node("a"), *fluentd(sources_only, env=[]))
+    assert m.log_shippers[0].output_configured is False and transport_finding(m).status == "inconclusive"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
 from evidence.collectors import detection
 from evidence.collectors.workloads import containers_of, daemonset_coverage, daemonset_pods
@@ -115,8 +116,10 @@ def _log_shippers(inv: Inventory, subject: MonitoringFacts, nodes: list[str]) ->
     subject.plaintext_log_outputs = [
         f"{s.name}: {o.plugin} to {o.destination or 'an unnamed destination'} without TLS"
         for s in subject.log_shippers for o in s.outputs if o.tls is False and o.in_cluster is not True]
+    # Fluentd without a <match> in its ConfigMaps still sends logs: the images' own fluent.conf has the outputs.
     unread = [f"{s.name} ({s.product})" for s in subject.log_shippers
-              if s.output_configured is None or s.product not in ("fluent-bit", "vector", "promtail")
+              if s.output_configured is None or s.product not in ("fluent-bit", "fluentd", "vector", "promtail")
+              or (s.product == "fluentd" and s.output_configured is not True)
               or any(o.tls is None or (o.tls is False and o.in_cluster is None) for o in s.outputs)]
     if unread:  # an output that cannot be read is not an encrypted one
         subject.mark_unknown("plaintext_log_outputs", "the outputs of " + ", ".join(unread) + " cannot be read "
@@ -142,8 +145,9 @@ def _output_configured(inv: Inventory, ds: Obj, product: str, subject: Monitorin
         if any(m in "\n".join(values) for m in OUTPUT_MARKERS.get(product, ())):
             found = True
         if outputs is not None:
+            env = _literal_env(ds, product)
             for text in values:
-                outputs.extend(shipper_outputs(product, text))
+                outputs.extend(shipper_outputs(product, text, env))
     return True if found else False if seen else None
 
 
@@ -180,13 +184,21 @@ def _on(value: object) -> bool | None:
     return text in ("on", "true", "yes", "1")
 
 
-def shipper_outputs(product: str, text: str) -> list[LogOutput]:
-    """Remote outputs of a Fluent Bit (classic or YAML), Vector or Promtail configuration. Fluent Bit's `tls`
-    defaults to off (docs: Transport Security); Vector and Promtail use TLS when the endpoint is https."""
+def shipper_outputs(product: str, text: str, env: dict[str, str] | None = None) -> list[LogOutput]:
+    """Remote outputs of a Fluent Bit (classic or YAML), Fluentd, Vector or Promtail configuration. Fluent Bit's
+    `tls` defaults to off (docs: Transport Security); Vector and Promtail use TLS when the endpoint is https;
+    Fluentd per output plugin (_fluentd_output). `env`: the shipper container's literal env values, for Fluentd's
+    "#{ENV['NAME']}" substitutions."""
     parsed = parse_config(text)
     if parsed is None:
+        if product == "fluentd" and "<match" in text:  # outputs that do not parse are not absent ones
+            return [LogOutput(plugin="unparsed configuration")]
         return []
     fmt, doc = parsed
+    if product == "fluentd":
+        if fmt != "sections" or not isinstance(doc, dict):
+            return [LogOutput(plugin="unparsed configuration")] if "<match" in text else []
+        return _fluentd_outputs(doc, env or {})
     out: list[LogOutput] = []
     local = {"stdout", "null", "counter", "file", "exit", "flowcounter"}
     if product == "fluent-bit" and fmt == "sections":
@@ -228,3 +240,197 @@ def shipper_outputs(product: str, text: str) -> list[LogOutput]:
             out.append(LogOutput(plugin="loki", destination=host, tls=tls, authenticated=auth,
                                  in_cluster=_in_cluster(host)))
     return out
+
+
+# --- Fluentd ---------------------------------------------------------------------------------------------------
+
+# Plugins that keep logs on the node or hand them back to Fluentd's own routing (relabel, rewrite_tag_filter). Not
+# exec / exec_filter: the command they run may send the logs anywhere.
+_FLUENTD_LOCAL = frozenset({"stdout", "null", "file", "secondary_file", "relabel", "rewrite_tag_filter",
+                            "prometheus", "route", "flowcounter", "record_reformer", "buffered_stdout"})
+_FLUENTD_ES = frozenset({"elasticsearch", "elasticsearch_data_stream", "elasticsearch_dynamic", "opensearch",
+                         "opensearch_data_stream"})
+_FLUENTD_KAFKA = frozenset({"kafka", "kafka2", "kafka_buffered"})
+_ENV_SUB = re.compile(r"#\{ENV\[(['\"])([A-Za-z_][A-Za-z0-9_]{0,127})\1\](?:[ \t]{0,8}\|\|[ \t]{0,8}"
+                      r"(?:'[^'\n]{0,256}'|use_default|use_nil))?\}")
+
+
+def _literal_env(ds: Obj, product: str) -> dict[str, str]:
+    """The shipper container's env values written as literals (a valueFrom, an envFrom or a redacted value is not
+    one: a setting that reads it stays unknown)."""
+    containers = containers_of(ds)
+    rx = SHIPPER_IMAGES.get(product)
+    own = [c for c in containers if rx is not None and rx.search(str(c.get("image", "")))] or containers
+    env: dict[str, str] = {}
+    for c in own:
+        for e in c.get("env") or []:
+            if not isinstance(e, dict) or not isinstance(e.get("name"), str):
+                continue
+            value = e.get("value")
+            if isinstance(value, str) and "valueFrom" not in e and not is_redacted(value):
+                env[e["name"]] = value
+            else:  # a later entry overrides an earlier one, also with an unknown value
+                env.pop(e["name"], None)
+    return env
+
+
+def _fluentd_value(raw: object, env: dict[str, str]) -> str | None:
+    """A Fluentd setting as the plugin receives it; None when that cannot be known: redacted, Ruby code other than
+    an "#{ENV['NAME']}" whose variable is a literal of the container (an unset variable may be set by the image,
+    whose ENV is not in the manifest), or a quoting this reader does not follow."""
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    if is_redacted(text):
+        return None
+    if text[:1] not in ('"', "'"):
+        text = re.split(r"[ \t]#", text, maxsplit=1)[0].strip()  # `value  # comment`
+        return None if "#{" in text else text
+    quote, end = text[0], text.find(text[0], 1)
+    rest = text[end + 1:].strip() if end > 0 else "x"
+    if end < 0 or (rest and not rest.startswith("#")) or "\\" in text[1:end]:
+        return None
+    inner = text[1:end]
+    if quote == "'":  # single quotes: no embedded Ruby
+        return inner
+    unknown = False
+
+    def sub(m: re.Match[str]) -> str:
+        nonlocal unknown
+        if m.group(2) in env:
+            return env[m.group(2)]
+        unknown = True
+        return ""
+    resolved = _ENV_SUB.sub(sub, inner)
+    return None if unknown or "#{" in resolved else resolved
+
+
+def _fluentd_outputs(doc: dict[str, Any], env: dict[str, str], depth: int = 0) -> list[LogOutput]:
+    """Every <match> of a parsed Fluentd configuration, in order, as its remote outputs: top level, inside a
+    <label>, a <worker> or any other directive (one whose settings the redactor did not keep reads as unknown)."""
+    out: list[LogOutput] = []
+    for key, blocks in doc.items():
+        if not (key.startswith("<") and isinstance(blocks, list)):
+            continue
+        for block in blocks:
+            if not isinstance(block, dict):
+                continue
+            if key == "<match>":
+                out += _fluentd_output(block, env, 0)
+            elif depth < 8:
+                out += _fluentd_outputs(block, env, depth + 1)
+    return out
+
+
+def _fluentd_output(o: dict[str, Any], env: dict[str, str], depth: int) -> list[LogOutput]:
+    """One output block (a <match>, a <store> of copy, a <secondary>), from the plugins' documented settings and
+    defaults (cited in tests/test_logging_collectors.py): destination, TLS, whether credentials are set."""
+    def val(key: str) -> str | None:
+        return _fluentd_value(o.get(key), env) if key in o else None
+
+    raw_type = o.get("@type", o.get("type"))
+    plugin = _fluentd_value(raw_type, env)
+    if plugin is None:  # a plugin that cannot be named cannot be judged
+        return [LogOutput(plugin="unreadable @type" if raw_type is not None else "no @type")]
+    plugin = plugin.lower()
+    found: list[LogOutput] = []
+    if plugin in ("copy", "roundrobin") and depth < 4:
+        for store in o.get("<store>") or []:
+            if isinstance(store, dict):
+                found += _fluentd_output(store, env, depth + 1)
+    elif plugin in _FLUENTD_ES:
+        found += _fluentd_es(o, plugin, val)
+    elif plugin == "forward":
+        # transport: tcp (default) or tls; <security> shared_key / user auth is authentication, not encryption.
+        transport = val("transport") if "transport" in o else "tcp"
+        tls = None if transport is None else transport.lower() == "tls"
+        servers = [s for s in o.get("<server>") or [] if isinstance(s, dict)]
+        if "host" in o:  # the obsolete top-level form, still accepted
+            servers.append({"host": o["host"]})
+        for s in servers or [{}]:  # no <server> (a <service_discovery>): destination unknown
+            host = _fluentd_value(s.get("host"), env)
+            found.append(LogOutput(plugin=plugin, destination=host, tls=tls, authenticated="<security>" in o,
+                                   in_cluster=_in_cluster(host)))
+    elif plugin == "http":
+        host, tls = _url(val("endpoint"))
+        found.append(LogOutput(plugin=plugin, destination=host, tls=tls, in_cluster=_in_cluster(host),
+                               authenticated="<auth>" in o or "headers" in o))
+    elif plugin == "loki":
+        # url defaults to Grafana Cloud over https; a url whose value cannot be read is unknown
+        host, tls = _url(val("url")) if "url" in o else (None, True)
+        found.append(LogOutput(plugin=plugin, destination=host, tls=tls, in_cluster=_in_cluster(host),
+                               authenticated=any(k in o for k in ("username", "password", "bearer_token_file"))))
+    elif plugin == "splunk_hec":
+        if "full_url" in o:
+            host, tls = _url(val("full_url"))
+        else:
+            host, protocol = val("hec_host"), val("protocol") if "protocol" in o else "https"
+            tls = None if protocol is None else protocol.lower() == "https"
+        found.append(LogOutput(plugin=plugin, destination=host, tls=tls, in_cluster=_in_cluster(host),
+                               authenticated="hec_token" in o))
+    elif plugin in ("s3", "cloudwatch_logs"):
+        found.append(_fluentd_aws(o, plugin, val))
+    elif plugin in _FLUENTD_KAFKA:
+        # ruby-kafka connects in plain text unless an SSL context is configured (fluent-plugin-kafka ssl_* settings)
+        brokers = val("brokers") if "brokers" in o else None
+        system_ca = val("ssl_ca_certs_from_system") if "ssl_ca_certs_from_system" in o else "false"
+        tls = True if ("ssl_ca_cert" in o or "ssl_client_cert" in o) else (
+            None if system_ca is None else system_ca.lower() == "true")
+        sasl = any(k in o for k in ("username", "password", "sasl_over_ssl", "principal", "ssl_client_cert"))
+        for broker in (brokers.split(",") if brokers else [None]):
+            host = broker.strip().rsplit(":", 1)[0] if broker and broker.strip() else None
+            found.append(LogOutput(plugin=plugin, destination=host, tls=tls, authenticated=sasl,
+                                   in_cluster=_in_cluster(host)))
+    elif plugin not in _FLUENTD_LOCAL:  # a plugin this reader does not know: unknown, not plain text
+        found.append(LogOutput(plugin=plugin))
+    for secondary in o.get("<secondary>") or []:
+        if isinstance(secondary, dict) and depth < 4:
+            found += _fluentd_output(secondary, env, depth + 1)
+    return found
+
+
+def _fluentd_es(o: dict[str, Any], plugin: str, val: Any) -> list[LogOutput]:
+    """fluent-plugin-elasticsearch / -opensearch: `hosts` (host:port or URLs, comma-separated) wins over `host`
+    (default localhost); `scheme` defaults to http and applies to host:port entries; a URL carries its own."""
+    auth = any(k in o for k in ("user", "password", "api_key", "cloud_auth"))
+    if "cloud_id" in o:  # the destination is encoded in the (unkept) cloud id
+        return [LogOutput(plugin=plugin, authenticated=auth)]
+    scheme = val("scheme") if "scheme" in o else "http"
+    scheme_tls = None if scheme is None else True if scheme.lower() == "https" else (
+        False if scheme.lower() == "http" else None)
+    if "hosts" in o:
+        hosts = val("hosts")
+        entries = [h.strip() for h in hosts.split(",") if h.strip()] if hosts is not None else []
+        if not entries:
+            return [LogOutput(plugin=plugin, authenticated=auth)]
+    else:
+        host = val("host") if "host" in o else "localhost"
+        entries = [host] if host else []
+        if not entries:
+            return [LogOutput(plugin=plugin, tls=scheme_tls, authenticated=auth)]
+    found: list[LogOutput] = []
+    for entry in entries:
+        if "://" in entry:
+            host, tls = _url(entry)
+        else:
+            host, tls = entry.rsplit(":", 1)[0] if entry.count(":") == 1 else entry, scheme_tls
+        found.append(LogOutput(plugin=plugin, destination=host, tls=tls, authenticated=auth,
+                               in_cluster=_in_cluster(host)))
+    return found
+
+
+def _fluentd_aws(o: dict[str, Any], plugin: str, val: Any) -> LogOutput:
+    """fluent-plugin-s3 / -cloudwatch-logs: without an endpoint the AWS SDK talks to the region's https endpoint;
+    an endpoint (S3-compatible store, VPC endpoint) carries its own scheme; s3's old `use_ssl false` turns TLS off."""
+    endpoint_key = "s3_endpoint" if plugin == "s3" else "endpoint"
+    auth = any(k in o for k in ("aws_key_id", "aws_sec_key", "<assume_role_credentials>",
+                                "<web_identity_credentials>", "<instance_profile_credentials>"))
+    if endpoint_key in o:
+        host, tls = _url(val(endpoint_key))
+        return LogOutput(plugin=plugin, destination=host, tls=tls, authenticated=auth, in_cluster=_in_cluster(host))
+    use_ssl = val("use_ssl") if "use_ssl" in o else "true"
+    region = val("s3_region" if plugin == "s3" else "region")
+    service = "s3" if plugin == "s3" else "logs"
+    return LogOutput(plugin=plugin, destination=f"{service}.{region}.amazonaws.com" if region else f"{service} (AWS)",
+                     tls=None if use_ssl is None else use_ssl.lower() != "false", authenticated=auth,
+                     in_cluster=False)
