@@ -100,6 +100,9 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     # Alertmanager routing as a resource (spec.alertmanagerConfiguration); the config Secret is never read.
     _t("monitoring.coreos.com", "v1beta1,v1alpha1", "AlertmanagerConfig", "alertmanagerconfigs", True, "monitoring"),
     _t("monitoring.coreos.com", "v1", "PrometheusRule", "prometheusrules", True, "monitoring"),
+    # Operator resources whose pods exist even when no Pod is in the input (collectors/workloads.py _operator_pods).
+    _t("monitoring.coreos.com", "v1alpha1", "PrometheusAgent", "prometheusagents", True, "namespaces"),
+    _t("monitoring.coreos.com", "v1", "ThanosRuler", "thanosrulers", True, "namespaces"),
     _t("aquasecurity.github.io", "v1alpha1", "VulnerabilityReport", "vulnerabilityreports", True, "vulnerabilities"),
     _t("wgpolicyk8s.io", "v1alpha2", "PolicyReport", "policyreports", True, "posture"),
 )

@@ -206,6 +206,9 @@ CONFIG_KEEP += tuple(f"{block}{key}" for block in _FLUENTD_OUTPUT_BLOCKS
 # Custom resources collectors read: (group, kind) -> (kept paths, fingerprinted paths inside kept ones).
 # A string is kept when the longest matching pattern is a kept one. Kinds not listed keep only their metadata.
 _SPEC_STATUS = (("spec", "status"), ())
+# What the pods prometheus-operator runs for a resource look like (collectors/workloads.py _operator_pods): the labels
+# it merges its own over, and the web port's name.
+_OPERATOR_POD = ("spec.podMetadata.labels", "spec.portName")
 CR_KEEP: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
     ("cert-manager.io", "Certificate"): _SPEC_STATUS,
     ("cert-manager.io", "Issuer"): (("spec.acme.server", "spec.ca.secretName", "status"), ()),
@@ -235,8 +238,11 @@ CR_KEEP: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
     ("projectcontour.io", "HTTPProxy"): (("spec", "status"), ("spec.routes.*.requestHeadersPolicy",)),
     ("monitoring.coreos.com", "Prometheus"): (("spec.retention", "spec.ruleSelector", "spec.ruleNamespaceSelector",
                                                "spec.serviceMonitorSelector", "spec.alerting.alertmanagers.*.name",
-                                               "status"), ()),
-    ("monitoring.coreos.com", "Alertmanager"): (("spec.alertmanagerConfiguration", "spec.configSecret", "status"), ()),
+                                               *_OPERATOR_POD, "status"), ()),
+    ("monitoring.coreos.com", "Alertmanager"): (("spec.alertmanagerConfiguration", "spec.configSecret", *_OPERATOR_POD,
+                                                 "status"), ()),
+    ("monitoring.coreos.com", "PrometheusAgent"): ((*_OPERATOR_POD, "spec.mode"), ()),
+    ("monitoring.coreos.com", "ThanosRuler"): (_OPERATOR_POD, ()),
     ("monitoring.coreos.com", "AlertmanagerConfig"): (("spec.route", "spec.receivers.*.name"), ()),
     ("monitoring.coreos.com", "PrometheusRule"): (("spec.groups.*.name", "spec.groups.*.rules.*.alert",
                                                    "spec.groups.*.rules.*.record", "spec.groups.*.rules.*.expr",

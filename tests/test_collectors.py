@@ -6,9 +6,11 @@ import base64
 import json
 import subprocess
 
+import yaml
 from helpers import NOW, certificate, deployment, inventory, netpol, node, obj, pod, tls_secret
 
 from evidence.collectors import cluster, ingress, monitoring, namespaces, x509
+from evidence.collectors.workloads import pods
 from evidence.scope import Scope, Site
 
 NGINX_IMAGE = "registry.k8s.io/ingress-nginx/controller:v1.11.3"
@@ -181,6 +183,109 @@ def test_no_scope_declared_means_everything_in_scope_and_denied_policies_unknown
     got = {s.name: s for s in namespaces.collect(inv, Scope(), NOW)}
     assert got["a"].in_scope and got["kube-system"].scope_class == "system"
     assert {u.field for u in got["a"].unknown} >= {"default_deny_ingress", "default_deny_egress"}
+
+
+# Operator-managed pods of PrometheusAgent and ThanosRuler, from the resource alone. Names and labels as
+# prometheus-operator sets them: pkg/prometheus/common.go (Prefix: "prom-agent", prometheusNameByShard: "-shard-<n>"),
+# pkg/prometheus/agent/operator.go makeSelectorLabels (app.kubernetes.io/name=prometheus-agent, managed-by,
+# instance, operator.prometheus.io/name), agent/statefulset.go (operator.prometheus.io/shard, port 9090 unless
+# listenLocal) and agent/daemonset.go (spec.mode DaemonSet: DaemonSet prom-agent-<name>, no shard label);
+# pkg/thanos/statefulset.go (StatefulSet thanos-ruler-<name>, ports grpc 10901 and web 10902) and
+# pkg/thanos/operator.go makeSelectorLabels (app.kubernetes.io/name=thanos-ruler, thanos-ruler=<name>).
+# https://github.com/prometheus-operator/prometheus-operator
+AGENT_LABELS = {"app.kubernetes.io/component": "prometheus-agent", "team": "observability"}
+
+
+def _workload(inv, ns: str, name: str):
+    facts = next(s for s in namespaces.collect(inv, Scope(), NOW) if s.TYPE == "namespace" and s.name == ns)
+    return facts, next(w for w in facts.workloads if w.name == name)
+
+
+def test_prometheus_agent_pods_exist_with_only_the_custom_resource() -> None:
+    agent = obj("monitoring.coreos.com/v1alpha1", "PrometheusAgent", "agent", "monitoring",
+                spec={"replicas": 2, "podMetadata": {"labels": AGENT_LABELS}, "remoteWrite": [{"url": "http://x"}]})
+    # A policy that selects the agent's pods only by a podMetadata label, and one by the operator's own.
+    by_team = netpol("agent-egress", "monitoring", selector={"matchLabels": {"team": "observability"}},
+                     types=["Egress"], egress=[{}])
+    by_name = netpol("agent-ingress", "monitoring",
+                     selector={"matchLabels": {"app.kubernetes.io/name": "prometheus-agent"}}, types=["Ingress"])
+    inv = inventory(ns_obj("monitoring"), agent, by_team, by_name, absent=("Pod",))
+    facts, w = _workload(inv, "monitoring", "PrometheusAgent/agent")
+    # Derived like every workload without observed pods: one pod per StatefulSet template (replicas are not
+    # multiplied, as for a Deployment or a Prometheus), selected by both policies.
+    assert w.derived and w.pods == 1 and w.ingress_isolated and w.egress_isolated
+    assert facts.pods == 1 and facts.pods_not_selected == [] and facts.policies_selecting_nothing == []
+    view = next(v for v in pods(inv)[0] if v.owner == "PrometheusAgent/agent")
+    assert view.name == "prom-agent-agent-<PrometheusAgent template>"
+    assert view.labels == {**AGENT_LABELS, "app.kubernetes.io/name": "prometheus-agent",
+                           "app.kubernetes.io/managed-by": "prometheus-operator",
+                           "app.kubernetes.io/instance": "agent", "operator.prometheus.io/name": "agent",
+                           "operator.prometheus.io/shard": "0"}
+    assert view.containers == [{"name": "prometheus", "ports": [{"name": "web", "containerPort": 9090,
+                                                                  "protocol": "TCP"}]}]
+
+    # Two shards: two StatefulSets, prom-agent-<name> and prom-agent-<name>-shard-1; DaemonSet mode: one DaemonSet.
+    sharded = obj("monitoring.coreos.com/v1alpha1", "PrometheusAgent", "wide", "monitoring",
+                  spec={"replicas": 2, "shards": 2, "listenLocal": True})
+    daemon = obj("monitoring.coreos.com/v1alpha1", "PrometheusAgent", "node", "monitoring", spec={"mode": "DaemonSet"})
+    views = pods(inventory(ns_obj("monitoring"), sharded, daemon, absent=("Pod",)))[0]
+    wide = sorted((v.name, v.labels["operator.prometheus.io/shard"], v.containers[0]["ports"])
+                  for v in views if v.owner == "PrometheusAgent/wide")
+    assert wide == [("prom-agent-wide-<PrometheusAgent template>", "0", []),
+                    ("prom-agent-wide-shard-1-<PrometheusAgent template>", "1", [])]
+    node_view = next(v for v in views if v.owner == "PrometheusAgent/node")
+    assert node_view.name == "prom-agent-node-<DaemonSet template>"
+    assert "operator.prometheus.io/shard" not in node_view.labels
+
+
+def test_prometheus_agent_pods_observed_through_their_statefulset_are_its_own() -> None:
+    """Real pods prom-agent-agent-0/1 owned by StatefulSet prom-agent-agent, which is not in the input: they are the
+    PrometheusAgent's 2 pods (the operator's StatefulSet name), counted once, not a second workload."""
+    agent = obj("monitoring.coreos.com/v1alpha1", "PrometheusAgent", "agent", "monitoring",
+                spec={"replicas": 2, "podMetadata": {"labels": AGENT_LABELS}})
+    running = [pod(f"prom-agent-agent-{i}", "monitoring", {**AGENT_LABELS, "app.kubernetes.io/name": "prometheus-agent"},
+                   owner=("StatefulSet", "prom-agent-agent")) for i in (0, 1)]
+    _, w = _workload(inventory(ns_obj("monitoring"), agent, *running), "monitoring", "PrometheusAgent/agent")
+    assert w.pods == 2 and not w.derived
+
+
+def test_thanos_ruler_pods_exist_with_only_the_custom_resource() -> None:
+    ruler = obj("monitoring.coreos.com/v1", "ThanosRuler", "ruler", "monitoring",
+                spec={"replicas": 2, "podMetadata": {"labels": {"team": "observability"}},
+                      "queryEndpoints": ["dnssrv+_http._tcp.thanos-query.monitoring.svc"]})
+    only_team = netpol("ruler", "monitoring", selector={"matchLabels": {"team": "observability"}},
+                       types=["Ingress"], ingress=[{"ports": [{"port": 10901, "protocol": "TCP"}]}])
+    inv = inventory(ns_obj("monitoring"), ruler, only_team, absent=("Pod",))
+    facts, w = _workload(inv, "monitoring", "ThanosRuler/ruler")
+    assert w.derived and w.pods == 1 and w.ingress_isolated and facts.policies_selecting_nothing == []
+    view = next(v for v in pods(inv)[0] if v.owner == "ThanosRuler/ruler")
+    assert view.name == "thanos-ruler-ruler-<ThanosRuler template>"
+    assert view.labels == {"team": "observability", "app.kubernetes.io/name": "thanos-ruler",
+                           "app.kubernetes.io/managed-by": "prometheus-operator",
+                           "app.kubernetes.io/instance": "ruler", "thanos-ruler": "ruler"}
+    assert [(p["name"], p["containerPort"]) for p in view.containers[0]["ports"]] == [("grpc", 10901), ("web", 10902)]
+    # Its real pods, owned by StatefulSet thanos-ruler-ruler (not in the input), belong to the resource.
+    running = pod("thanos-ruler-ruler-0", "monitoring", {"team": "observability"},
+                  owner=("StatefulSet", "thanos-ruler-ruler"))
+    _, w = _workload(inventory(ns_obj("monitoring"), ruler, running), "monitoring", "ThanosRuler/ruler")
+    assert w.pods == 1 and not w.derived
+
+
+def test_operator_resources_read_from_a_snapshot_keep_their_pod_labels(tmp_path) -> None:
+    """Through the real snapshot source, redactor included: the podMetadata labels, portName and PrometheusAgent's
+    mode survive redaction (redact.CR_KEEP), so the derived pods carry them and policies select them."""
+    from evidence.sources import snapshot
+
+    docs = [{"apiVersion": f"monitoring.coreos.com/{api}", "kind": kind, "metadata": {"name": "x", "namespace": "mon"},
+             "spec": {"replicas": 2, "portName": "http", "podMetadata": {"labels": {"team": "observability"}}, **extra}}
+            for api, kind, extra in (("v1alpha1", "PrometheusAgent", {"mode": "DaemonSet"}), ("v1", "ThanosRuler", {}),
+                                     ("v1", "Prometheus", {}), ("v1", "Alertmanager", {}))]
+    (tmp_path / "operator.yaml").write_text(yaml.safe_dump_all(docs))
+    views = {v.owner: v for v in pods(snapshot.load(tmp_path))[0]}
+    assert set(views) == {"PrometheusAgent/x", "ThanosRuler/x", "Prometheus/x", "Alertmanager/x"}
+    assert all(v.labels["team"] == "observability" and v.derived for v in views.values())
+    assert views["PrometheusAgent/x"].name == "prom-agent-x-<DaemonSet template>"
+    assert [p["name"] for p in views["ThanosRuler/x"].containers[0]["ports"]] == ["grpc", "http"]
 
 
 # --- cluster ------------------------------------------------------------------------------------------

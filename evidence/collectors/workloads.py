@@ -23,8 +23,16 @@ class PodView:
 
 
 # Operator custom resources whose pods exist even when only the resource is in the input (prometheus-operator builds
-# a StatefulSet per resource; see _operator_pods for its names and labels).
-OPERATOR_KINDS = (("Prometheus", "monitoring.coreos.com"), ("Alertmanager", "monitoring.coreos.com"))
+# a StatefulSet per resource, or a DaemonSet for a PrometheusAgent in DaemonSet mode; see _operator_pods for their
+# names and labels).
+OPERATOR_KINDS = (("Prometheus", "monitoring.coreos.com"), ("Alertmanager", "monitoring.coreos.com"),
+                  ("PrometheusAgent", "monitoring.coreos.com"), ("ThanosRuler", "monitoring.coreos.com"))
+# The operator's StatefulSet (and DaemonSet) name prefixes, per resource kind; Prometheus and PrometheusAgent add
+# '-shard-<n>' for shards after the first (prometheus-operator pkg/prometheus/common.go Prefix, prometheusNameByShard;
+# pkg/thanos/statefulset.go prefixedName; pkg/alertmanager/statefulset.go).
+OPERATOR_PREFIXES = (("prometheus-", "Prometheus"), ("prom-agent-", "PrometheusAgent"), ("alertmanager-", "Alertmanager"),
+                     ("thanos-ruler-", "ThanosRuler"))
+_SHARDED = ("Prometheus", "PrometheusAgent")
 
 
 def _meta(o: Obj) -> dict[str, Any]:
@@ -41,7 +49,8 @@ def _parent(inv: Inventory, obj: Obj, ref: dict[str, Any]) -> tuple[str, str, Ob
     """(kind, name, object) of a controller owner. When the owner itself was not collected (a snapshot holding Pods
     and Deployments but no ReplicaSets), infer it from the names its controller gives: ReplicaSet
     '<deployment>-<pod-template-hash>', Job '<cronjob>-<scheduled minute>', StatefulSet 'prometheus-<name>',
-    'prometheus-<name>-shard-<n>' or 'alertmanager-<name>'."""
+    'prom-agent-<name>' (either with '-shard-<n>'), 'alertmanager-<name>' or 'thanos-ruler-<name>', DaemonSet
+    'prom-agent-<name>'."""
     ns = _meta(obj).get("namespace")
     kind, name = str(ref.get("kind")), str(ref.get("name"))
     found = inv.get(kind, ns, name)
@@ -54,11 +63,11 @@ def _parent(inv: Inventory, obj: Obj, ref: dict[str, Any]) -> tuple[str, str, Ob
             guesses.append(("Deployment", name[: -len(h) - 1]))
     elif kind == "Job" and "-" in name and name.rsplit("-", 1)[1].isdigit():
         guesses.append(("CronJob", name.rsplit("-", 1)[0]))
-    elif kind == "StatefulSet":
-        for prefix, cr in (("prometheus-", "Prometheus"), ("alertmanager-", "Alertmanager")):
-            if name.startswith(prefix):
+    elif kind in ("StatefulSet", "DaemonSet"):
+        for prefix, cr in OPERATOR_PREFIXES:
+            if name.startswith(prefix) and (kind == "StatefulSet" or cr == "PrometheusAgent"):
                 base = name[len(prefix):]
-                if cr == "Prometheus" and "-shard-" in base:
+                if cr in _SHARDED and "-shard-" in base:
                     base = base.rsplit("-shard-", 1)[0]
                 guesses.append((cr, base))
     for gk, gn in guesses:
@@ -97,35 +106,57 @@ def pod_template_spec(obj: Obj) -> dict[str, Any] | None:
 
 
 def _operator_pods(obj: Obj) -> list[PodView]:
-    """Pods prometheus-operator runs for a Prometheus or Alertmanager resource, from the resource alone.
+    """Pods prometheus-operator runs for a Prometheus, PrometheusAgent, Alertmanager or ThanosRuler resource, from
+    the resource alone: one per StatefulSet (or DaemonSet) the operator creates, as for any workload template.
 
-    Names and labels as the operator sets them (prometheus-operator pkg/prometheus/server/statefulset.go and
-    pkg/alertmanager/statefulset.go): StatefulSet `prometheus-<name>` (`prometheus-<name>-shard-<n>` for further
-    shards) or `alertmanager-<name>`; pod labels app.kubernetes.io/name, app.kubernetes.io/managed-by=
-    prometheus-operator, app.kubernetes.io/instance=<name>, `prometheus`/`alertmanager`=<name> (Prometheus also
-    operator.prometheus.io/name and operator.prometheus.io/shard), merged over `spec.podMetadata.labels`; container
-    ports `web` 9090 (Prometheus) and `web` 9093, `mesh-tcp`/`mesh-udp` 9094 (Alertmanager) unless listenLocal."""
+    Names and labels as the operator sets them (prometheus-operator pkg/prometheus/server/statefulset.go,
+    pkg/prometheus/agent/statefulset.go, daemonset.go and operator.go makeSelectorLabels, pkg/prometheus/common.go,
+    pkg/alertmanager/statefulset.go, pkg/thanos/statefulset.go and operator.go makeSelectorLabels): StatefulSet
+    `prometheus-<name>` / `prom-agent-<name>` (`-shard-<n>` for further shards; a PrometheusAgent with spec.mode
+    DaemonSet runs DaemonSet `prom-agent-<name>` instead), `alertmanager-<name>` or `thanos-ruler-<name>`; pod labels
+    app.kubernetes.io/name (prometheus, prometheus-agent, alertmanager, thanos-ruler), app.kubernetes.io/managed-by=
+    prometheus-operator, app.kubernetes.io/instance=<name>, and `prometheus`/`alertmanager`/`thanos-ruler`=<name>
+    (Prometheus and PrometheusAgent also operator.prometheus.io/name, and operator.prometheus.io/shard for a
+    StatefulSet), merged over `spec.podMetadata.labels`; container ports `web` 9090 (Prometheus, PrometheusAgent),
+    `web` 9093 and `mesh-tcp`/`mesh-udp` 9094 (Alertmanager), `grpc` 10901 and `web` 10902 (ThanosRuler); the web
+    port only without listenLocal."""
     kind, name, ns = str(obj.get("kind")), str(_meta(obj).get("name")), namespace_of(obj)
     raw_spec = obj.get("spec")
     spec: dict[str, Any] = raw_spec if isinstance(raw_spec, dict) else {}
     pod_meta = spec.get("podMetadata")
-    user_labels = {str(k): str(v) for k, v in
-                   ((pod_meta.get("labels") if isinstance(pod_meta, dict) else None) or {}).items()}
+    raw_labels = pod_meta.get("labels") if isinstance(pod_meta, dict) else None
+    user_labels = {str(k): str(v) for k, v in raw_labels.items()} if isinstance(raw_labels, dict) else {}
     port_name = str(spec.get("portName") or "web")
     host_network = bool(spec.get("hostNetwork"))
     out: list[PodView] = []
-    if kind == "Prometheus":
+    if kind in _SHARDED:
+        agent = kind == "PrometheusAgent"
+        prefix, app = ("prom-agent", "prometheus-agent") if agent else ("prometheus", "prometheus")
         raw_shards = spec.get("shards")
         shards = raw_shards if isinstance(raw_shards, int) and raw_shards > 0 else 1
+        daemonset = agent and spec.get("mode") == "DaemonSet"
         ports = [] if spec.get("listenLocal") else [{"name": port_name, "containerPort": 9090, "protocol": "TCP"}]
-        for shard in range(shards):
-            sset = f"prometheus-{name}" + (f"-shard-{shard}" if shard else "")
-            labels = {**user_labels, "app.kubernetes.io/name": "prometheus",
+        for shard in range(1 if daemonset else shards):
+            owner_set = f"{prefix}-{name}" + (f"-shard-{shard}" if shard else "")
+            labels = {**user_labels, "app.kubernetes.io/name": app,
                       "app.kubernetes.io/managed-by": "prometheus-operator", "app.kubernetes.io/instance": name,
-                      "prometheus": name, "operator.prometheus.io/name": name,
-                      "operator.prometheus.io/shard": str(shard)}
-            out.append(PodView(ns, f"{sset}-<Prometheus template>", f"Prometheus/{name}", labels, None,
+                      "operator.prometheus.io/name": name}
+            if not agent:
+                labels["prometheus"] = name
+            if not daemonset:
+                labels["operator.prometheus.io/shard"] = str(shard)
+            template = "DaemonSet template" if daemonset else f"{kind} template"
+            out.append(PodView(ns, f"{owner_set}-<{template}>", f"{kind}/{name}", labels, None,
                                [{"name": "prometheus", "ports": ports}], derived=True, host_network=host_network))
+    elif kind == "ThanosRuler":
+        ports = [{"name": "grpc", "containerPort": 10901, "protocol": "TCP"}]
+        if not spec.get("listenLocal"):
+            ports.append({"name": port_name, "containerPort": 10902, "protocol": "TCP"})
+        labels = {**user_labels, "app.kubernetes.io/name": "thanos-ruler",
+                  "app.kubernetes.io/managed-by": "prometheus-operator", "app.kubernetes.io/instance": name,
+                  "thanos-ruler": name}
+        out.append(PodView(ns, f"thanos-ruler-{name}-<ThanosRuler template>", f"ThanosRuler/{name}", labels, None,
+                           [{"name": "thanos-ruler", "ports": ports}], derived=True, host_network=host_network))
     else:
         ports = [{"name": "mesh-tcp", "containerPort": 9094, "protocol": "TCP"},
                  {"name": "mesh-udp", "containerPort": 9094, "protocol": "UDP"}]
