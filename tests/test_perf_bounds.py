@@ -97,8 +97,10 @@ def test_streamed_workbook_keeps_the_printable_requirements_sheet(demo_pack: Pat
 def test_pdf_lists_the_first_findings_of_a_control_and_counts_the_rest_per_namespace(demo_pack: Path) -> None:
     data = _data(demo_pack)
     first = next(f for f in data.results.findings if f.status == "fail")
+    # Each copy says something of its own: findings that say the same are one row (issue 13).
     copies = [first.model_copy(update={"subject_id": f"{first.subject_id}#{i}", "subject_name": f"copy-{i:02d}",
-                                       "namespace": f"ns-{i % 7}"}) for i in range(45)]
+                                       "namespace": f"ns-{i % 7}", "message": f"{first.message} (copy {i})"})
+              for i in range(45)]
     data.results.findings += copies
     html = pdf.html(data)
     start = html.index(f'data-bookmark="{first.control} (')
