@@ -30,7 +30,9 @@ EVERY_POD, EVERY_ADDRESS = "every pod in the cluster", "every public address"
 WORKLOAD_TYPES = (("Deployment", "apps", "deployments"), ("StatefulSet", "apps", "statefulsets"),
                   ("DaemonSet", "apps", "daemonsets"), ("ReplicaSet", "apps", "replicasets"), ("Job", "batch", "jobs"),
                   ("CronJob", "batch", "cronjobs"), ("Prometheus", "monitoring.coreos.com", "prometheuses"),
-                  ("Alertmanager", "monitoring.coreos.com", "alertmanagers"))
+                  ("Alertmanager", "monitoring.coreos.com", "alertmanagers"),
+                  ("PrometheusAgent", "monitoring.coreos.com", "prometheusagents"),
+                  ("ThanosRuler", "monitoring.coreos.com", "thanosrulers"))
 # What the engine computes from every namespace's policies: unknown when the policies were not read.
 REACHABILITY_FIELDS = ("ingress_from_namespaces", "egress_to_namespaces", "ingress_from_external", "egress_to_internet",
                        "egress_to_internet_unrestricted", "baseline_ingress_isolated", "baseline_egress_isolated",
