@@ -22,8 +22,9 @@ demo: $(STAMP)
 	$(BIN)/auditpack collect --snapshot samples/demo-cluster --scope samples/scope.yaml \
 	    --attestations samples/attestations.yaml --out demo-packs/$$(date -u +%Y%m%dT%H%M%SZ) --fail-on none
 
+# One worker per core; a test file stays on one worker (its module fixtures, servers and buckets are built once).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 # The least-privilege ClusterRole in deploy/base/, generated from evidence/kinds.py (a test fails when it is stale).
 rbac: $(STAMP)

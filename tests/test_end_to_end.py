@@ -112,7 +112,7 @@ def test_existing_pack_is_never_overwritten(cli, demo_pack: Path) -> None:
 
 
 def test_json_summary_and_fail_on(cli, tmp_path: Path) -> None:
-    result = cli("collect", "--snapshot", SAMPLE, "--scope", SCOPE, "--out", tmp_path / "p", "--json",
+    result = cli("collect", "--report", "summary", "--snapshot", SAMPLE, "--scope", SCOPE, "--out", tmp_path / "p", "--json",
                  "--fail-on", "none")
     assert result.code == 0, result.err
     line = json.loads(result.out.strip().splitlines()[-1])

@@ -43,7 +43,7 @@ def test_fleet_writes_each_pack_and_says_which_cluster_failed(cli, tmp_path: Pat
         root.mkdir()
         r = cli("collect", "--kubeconfig", kc, "--contexts", "prod-se,prod-dead,prod-no", "--out-root", root,
                 "--scope", SCOPE, "--as-of", AS_OF, "--fail-on", "none", "--parallel", "2", "--json",
-                "--previous", "auto", "--keep", "4")
+                "--previous", "auto", "--keep", "4", "--report", "summary")
         assert a.requests and b.requests
 
     # stdout: one JSON line per cluster as it finishes, then the fleet line; the exit code is the worst (3).

@@ -122,7 +122,7 @@ def test_denied_secrets_make_certificate_controls_inconclusive(cli, srv: FakeAPI
 def test_live_and_snapshot_of_live_give_identical_results(cli, srv: FakeAPIServer, tmp_path: Path) -> None:
     kubeconfig = srv.write_kubeconfig(tmp_path / "kc")
     live_pack, snap, snap_pack = tmp_path / "live", tmp_path / "snap", tmp_path / "from-snap"
-    args = ["--scope", SCOPE, "--as-of", AS_OF, "--fail-on", "none"]
+    args = ["--scope", SCOPE, "--as-of", AS_OF, "--fail-on", "none", "--report", "summary"]
     assert cli("collect", "--kubeconfig", kubeconfig, "--out", live_pack, *args).code == 0
     snap_run = cli("snapshot", "--kubeconfig", kubeconfig, "--out", snap)
     assert snap_run.code == 0, snap_run.err
@@ -323,7 +323,7 @@ def test_deadline_writes_the_pack_with_the_rest_inconclusive_and_exits_3(cli, sr
     out = tmp_path / "pack"
     started = time.monotonic()
     result = cli("collect", "--kubeconfig", kubeconfig, "--scope", SCOPE, "--out", out, "--as-of", AS_OF,
-                 "--timeout", "4", "--request-timeout", "1")
+                 "--timeout", "4", "--request-timeout", "1", "--report", "summary")
     assert result.code == 3, result.err
     # Collection stopped at the deadline (rendering afterwards takes what it takes on a loaded machine).
     events = [json.loads(line) for line in result.err.splitlines() if line.startswith("{")]
@@ -441,15 +441,16 @@ def test_rbac_tls_secrets_from_cluster_roles_are_enough_to_collect(cli, tmp_path
     assert "5 TLS Secrets referenced in 4 namespaces" in result.err
     with FakeAPIServer(SAMPLE, tokens=TOKENS, allow={"good": [d for d in docs if d["kind"] != "RoleBinding"]}) as srv:
         out = tmp_path / "pack"
-        run = cli("collect", "--kubeconfig", srv.write_kubeconfig(tmp_path / "kc"), "--scope", SCOPE, "--out", out,
+        run = cli("collect", "--report", "summary",
+                  "--kubeconfig", srv.write_kubeconfig(tmp_path / "kc"), "--scope", SCOPE, "--out", out,
                   "--as-of", AS_OF, "--secrets", "by-name", "--fail-on", "none")
         assert {r.verb for r in srv.requests_for("secrets")} == {"get"}
         assert all(r.status == 200 for r in srv.requests_for("secrets"))
     assert run.code == 0, run.out + run.err
     with FakeAPIServer(SAMPLE, tokens=TOKENS) as srv:
         full = tmp_path / "full"
-        assert cli("collect", "--kubeconfig", srv.write_kubeconfig(tmp_path / "kc2"), "--scope", SCOPE, "--out",
-                   full, "--as-of", AS_OF, "--fail-on", "none").code == 0
+        assert cli("collect", "--report", "summary", "--kubeconfig", srv.write_kubeconfig(tmp_path / "kc2"),
+                   "--scope", SCOPE, "--out", full, "--as-of", AS_OF, "--fail-on", "none").code == 0
     hosts = json.loads((out / "facts.json").read_text())["subjects"]["ingress_host"]
     assert hosts == json.loads((full / "facts.json").read_text())["subjects"]["ingress_host"]
 

@@ -103,7 +103,7 @@ def test_unchanged_yaml_attestation_keeps_statement_date_and_attachment(cli, dem
     assert before["attachment"]  # the sample attests 8.4.2 with an attached policy export
     out = tmp_path / "next"
     # The workbook inside its own pack, passed back untouched.
-    r = cli("collect", "--snapshot", SAMPLE, "--scope", SCOPE, "--out", out, "--fail-on", "none",
+    r = cli("collect", "--snapshot", SAMPLE, "--scope", SCOPE, "--out", out, "--fail-on", "none", "--report", "summary",
             "--attestations", demo_pack / "control-matrix.xlsx")
     assert r.code == 0, r.err
     (after,) = _requirement(out, "pci-dss", "8.4.2")["attestations"]
@@ -115,7 +115,8 @@ def test_unchanged_yaml_attestation_keeps_statement_date_and_attachment(cli, dem
     shutil.copy(demo_pack / "control-matrix.xlsx", copy)
     lost = cli("collect", "--snapshot", SAMPLE, "--scope", SCOPE, "--out", tmp_path / "x", "--attestations", copy)
     assert lost.code == 2 and "--previous" in lost.err and "Traceback" not in lost.err
-    found = cli("collect", "--snapshot", SAMPLE, "--scope", SCOPE, "--out", tmp_path / "y", "--fail-on", "none",
+    found = cli("collect", "--report", "summary",
+                "--snapshot", SAMPLE, "--scope", SCOPE, "--out", tmp_path / "y", "--fail-on", "none",
                 "--attestations", copy, "--previous", demo_pack)
     assert found.code == 0, found.err
     assert _requirement(tmp_path / "y", "pci-dss", "8.4.2")["attestations"][0]["attachment"] == before["attachment"]

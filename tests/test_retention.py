@@ -176,7 +176,8 @@ def test_out_root_layout_stale_lock_previous_auto_and_keep(cli, demo_pack: Path,
     lock = root / "demo-payments" / LOCK
     # A run that died holding the lock leaves the file behind; flock died with it, so nothing is blocked.
     subprocess.run([sys.executable, "-c", HOLD_LOCK, str(lock), "exit"], check=True, capture_output=True)
-    r = cli("collect", "--snapshot", SAMPLE, "--scope", SCOPE, "--out-root", root, "--keep", "1", "--previous", "auto",
+    r = cli("collect", "--report", "summary",
+            "--snapshot", SAMPLE, "--scope", SCOPE, "--out-root", root, "--keep", "1", "--previous", "auto",
             "--fail-on", "none", "--json")
     assert r.code == 0, r.err
     line = json.loads(r.out)

@@ -176,7 +176,7 @@ def test_collect_upload_previous_auto_from_bucket_and_no_credentials_leak(
     assert _cli(env, "keys", "generate", "--out", keys).returncode == 0
     common = ["collect", "--snapshot", SAMPLE, "--scope", SCOPE, "--attestations", ATTESTATIONS, "--out-root", root,
               "--previous", "auto", "--keep", "1", "--upload", target, "--json", "--fail-on", "none",
-              "--sign-key", keys / "auditpack-signing.key"]
+              "--sign-key", keys / "auditpack-signing.key", "--report", "summary"]
     first = _cli(env, *common)
     assert first.returncode == 0, first.stderr
     one = orjson.loads(first.stdout.splitlines()[-1])
@@ -233,7 +233,7 @@ def test_fleet_uploads_each_cluster_pack_and_the_summary(env: dict[str, str], tm
         root = tmp_path / "packs"
         root.mkdir()
         r = _cli(env, "collect", "--kubeconfig", kc, "--contexts", "prod-se,prod-no", "--out-root", root,
-                 "--scope", SCOPE, "--fail-on", "none", "--json", "--upload", target)
+                 "--scope", SCOPE, "--fail-on", "none", "--json", "--upload", target, "--report", "summary")
     assert r.returncode == 0, r.stderr
     lines = [orjson.loads(line) for line in r.stdout.splitlines()]
     per, fleet = lines[:-1], lines[-1]
