@@ -73,10 +73,12 @@ def test_not_collected_is_said_only_when_the_snapshot_has_no_collection_log(tmp_
            for t in RESOURCE_TYPES]
     (logged / "collection.json").write_text(json.dumps(log))
     texts = _texts(logged)
-    # "(not collected" is the wording of a type the source did not read (inventory.CollectionEntry.reason and the
-    # collectors' "no X in the snapshot (not collected, ...)"). The kube-apiserver reasons of cluster.py and
-    # detection.py guess "or Pods not collected" without looking at the log; map13 reports them, not tested here.
-    assert texts and not [t for t in texts if "(not collected" in t]
+    # "not collected" is the wording of a type the source did not read (inventory.CollectionEntry.reason, the
+    # collectors' "no X in the snapshot (not collected, ...)" and the kube-apiserver reasons of cluster.py and
+    # detection.py, which now say what was read instead of guessing "or Pods not collected").
+    assert texts and not [t for t in texts if "not collected" in t]
+    assert any("no kube-apiserver Pod in kube-system" in t and "no kubeadm-config ConfigMap" in t for t in texts)
+    assert any("Pod not visible: no pods in the snapshot (not collected?)" in t for t in _texts(bare))
 
 
 # --- Wording: Top failures lists failures only; a certificate's Ready state is never "Ready None" -------------------

@@ -59,6 +59,17 @@ def apiserver_config(inv: Inventory) -> ApiServerConfig:
                                                "apiServer.extraArgs: the flags kubeadm renders", [cm])
 
 
+def not_visible_reason(inv: Inventory) -> str:
+    """Why the kube-apiserver flags are not visible, in terms of what was read: "not collected" only when Pods or
+    ConfigMaps really were not read (issue 13: an empty list that was read means none in the cluster)."""
+    pods, cms = inv.status("Pod", "", "kube-system"), inv.status("ConfigMap", "", "kube-system")
+    pod_part = ("no kube-apiserver Pod in kube-system (a managed control plane, or static Pods the API server does "
+                "not mirror)" if pods.status == "ok" else f"kube-apiserver Pod not visible: {pods.reason('pods')}")
+    cm_part = ("no kubeadm-config ConfigMap" if cms.status == "ok"
+               else f"kubeadm-config not visible: {cms.reason('configmaps')}")
+    return f"{pod_part}; {cm_part}"
+
+
 def _extra_args(extra: Any) -> dict[str, str]:
     if isinstance(extra, dict):  # kubeadm.k8s.io/v1beta3
         return {str(k): str(v) for k, v in extra.items()}

@@ -11,7 +11,7 @@ from itertools import combinations
 import yaml
 
 from evidence.collectors import controlplane
-from evidence.collectors.apiserver import MANAGED, apiserver_config, platform
+from evidence.collectors.apiserver import MANAGED, apiserver_config, not_visible_reason, platform
 from evidence.collectors.workloads import containers_of, flags
 from evidence.facts import AuditConfig, ClusterFacts, CNIFacts, LinkFacts, NodeEncryption, NodeEncryptionState, SiteFacts
 from evidence.inventory import Inventory, Obj, ObjectRef
@@ -482,7 +482,7 @@ def _apiserver(inv: Inventory, subject: ClusterFacts, scope: Scope) -> None:
         reason = config.problem or (
             f"{subject.platform.upper()} runs the control plane: kube-apiserver flags are not visible through the API"
             if subject.platform in MANAGED else
-            "kube-apiserver pod not visible (managed control plane, or Pods not collected) and no kubeadm-config")
+            not_visible_reason(inv))
         for name in ("apiserver_flags", "audit_logging", "secrets_encryption_configured", "audit",
                      "audit_policy_gaps"):
             subject.mark_unknown(name, reason)

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from evidence.collectors.apiserver import apiserver_config
+from evidence.collectors.apiserver import apiserver_config, not_visible_reason
 from evidence.collectors.toplevel import Workload, mounted_configmap, mounted_yaml, workloads
 from evidence.collectors.workloads import containers_of, daemonset_coverage, daemonset_pods, flags
 from evidence.facts import AlertRouting, ComponentAlerts, IDSFacts, LogStore, MonitoringFacts
@@ -353,8 +353,7 @@ def _audit_shipping(inv: Inventory, subject: MonitoringFacts) -> None:
     config = apiserver_config(inv)
     if not config.source:
         for f in ("audit_log_path", "audit_log_shipped_by", "audit_webhook"):
-            subject.mark_unknown(f, "the kube-apiserver flags are not visible (managed control plane, or Pods and "
-                                 "kubeadm-config not collected)")
+            subject.mark_unknown(f, "the kube-apiserver flags are not visible: " + not_visible_reason(inv))
         return
     subject.audit_webhook = bool(config.flags.get("audit-webhook-config-file"))
     path = config.flags.get("audit-log-path")
