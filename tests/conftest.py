@@ -49,6 +49,7 @@ def demo_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("packs") / "demo"
     result = run_cli("collect", "--snapshot", SAMPLE, "--scope", SCOPE, "--attestations", ATTESTATIONS, "--out", out)
     assert result.code == 1, result.err  # the demo has deliberate failures
+    assert "Traceback" not in result.err + result.out
     return out
 
 

@@ -6,6 +6,8 @@ from helpers import NOW, deployment, inventory, obj
 from test_collectors import nginx
 
 from evidence.collectors import auth, oauth2proxy
+from evidence.controls import load_catalogue
+from evidence.evaluate import evaluate_subject, scope_variables
 from evidence.redact import MASK
 from evidence.scope import NamespaceScope, Scope
 
@@ -269,3 +271,9 @@ def test_admin_uis_without_login_are_unauthenticated_and_their_own_login_counts(
     skip = host(dashboard(["--auto-generate-certificates", "--enable-skip-login"]), "dash.example.com")
     assert not skip.authenticated and any("--enable-skip-login" in g for g in skip.auth_gaps)
     assert host(dashboard(["--auto-generate-certificates"]), "dash.example.com").authenticated
+    # The verdict: auth.required fails each of the three, naming the admin UI's own setting.
+    required = next(c for c in load_catalogue().controls if c.id == "auth.required")
+    for subject, setting in ((open_kiali, "auth.strategy: anonymous"), (open_grafana, "anonymous access"),
+                             (skip, "--enable-skip-login")):
+        f = evaluate_subject(required, subject.model_dump(mode="json"), scope_variables(scope))
+        assert f.status == "fail" and setting in (f.message or ""), f

@@ -403,3 +403,21 @@ def test_operator_statefulset_template_stands_for_its_resource() -> None:
     views, _ = pods(inventory(*_kube_prometheus(), sset, absent=("Pod",)))
     prom = [v for v in views if v.owner == "Prometheus/k8s"]
     assert len(prom) == 1 and prom[0].name == "prometheus-k8s-<StatefulSet template>"
+
+
+def test_job_stays_in_the_picture_after_its_pods_completed() -> None:
+    """A standalone Job (kubernetes.io Job docs: its pods carry the job-name label and an owner reference to the
+    Job) whose pod Succeeded: its template's pods are still what the Job is allowed to reach (a Job is re-run by
+    deleting and re-applying it, often by a pipeline), so it stays in the reachability picture."""
+    job = obj("batch/v1", "Job", "db-migrate", "payments", spec={"template": {
+        "metadata": {"labels": {"app": "db-migrate"}},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "migrate", "image": "example/migrate:1"}]}}})
+    done = pod("db-migrate-4kq9z", "payments", {"app": "db-migrate", "job-name": "db-migrate"},
+               owner=("Job", "db-migrate"), phase="Succeeded")
+    web = pod("web-1", "payments", {"app": "web"})
+    inv = inventory(obj("v1", "Namespace", "payments"), job, done, web)
+    views, _ = pods(inv)
+    assert sorted(v.owner for v in views) == ["Job/db-migrate", "Pod/web-1"]
+    engine = engine_from_inventory(inv)
+    assert "payments/db-migrate[Job]" in engine.workloads
+    assert engine.allowed("payments/db-migrate[Job]", "8.8.8.8") == ConnSet.all()
