@@ -230,6 +230,9 @@ class CertificateSubject(Subject):
     public_hosts: list[str] = Field(default_factory=list)
     hosts_not_covered: list[str] = Field(default_factory=list, description="host names its SANs do not cover")
     in_use: bool = Field(description="served by at least one entry point")
+    inventoried: bool | None = Field(default=None, description=(
+        "the inventory holds its issuer, key and validity: the Secret exists and its tls.crt parses as X.509"))
+    inventory_gap: str = Field(default="", description="why it is not inventoried")
 
 
 # --- encryption inside the cluster ---------------------------------------------------------------------

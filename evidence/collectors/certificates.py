@@ -62,6 +62,7 @@ def _subject(inv: Inventory, ns: str, name: str, secret: Obj | None, cert: Obj |
     why = ingress.why_secrets(inv, ns) if secret is None else None
     if why:
         s.mark_unknown("secret_found", why)
+        s.mark_unknown("inventoried", why)
         _unknown_x509(s, why)
     elif secret is None:
         s.secret_found = False
@@ -69,6 +70,7 @@ def _subject(inv: Inventory, ns: str, name: str, secret: Obj | None, cert: Obj |
         if s.cert_manager is not None:
             reason += (f" (Certificate {s.cert_manager.name} Ready={_tri(s.cert_manager.ready)}"
                        + (f", {s.cert_manager.ready_reason}" if s.cert_manager.ready_reason else "") + ")")
+        s.inventoried, s.inventory_gap = False, reason
         _unknown_x509(s, reason)
     else:
         s.secret_found = True
@@ -77,8 +79,10 @@ def _subject(inv: Inventory, ns: str, name: str, secret: Obj | None, cert: Obj |
             if not crt:
                 raise x509.CertificateParseError("no tls.crt")
             s.x509 = x509.facts(x509.parse_chain(crt), as_of)
+            s.inventoried = True
         except x509.CertificateParseError as exc:
-            _unknown_x509(s, f"Secret {ns}/{name}: {exc}")
+            s.inventoried, s.inventory_gap = False, f"Secret {ns}/{name}: {exc}"
+            _unknown_x509(s, s.inventory_gap)
     if s.x509 is not None:
         s.hosts_not_covered = [h for h in s.host_names if h != "*" and not _covers(s.x509, h)]
     _trust(s)
