@@ -573,3 +573,30 @@ def test_fluentd_outputs_that_cannot_be_read_are_inconclusive() -> None:
     sources_only = "<source>\n  @type tail\n  path /var/log/containers/*.log\n</source>\n"
     m = mon(node("a"), *fluentd(sources_only, env=[]))
     assert m.log_shippers[0].output_configured is False and transport_finding(m).status == "inconclusive"
+
+
+def test_output_held_in_a_secret_or_an_include_is_unknown_not_absent() -> None:
+    """fluent-operator renders Fluent Bit's configuration into a Secret (fluent/fluent-operator, the FluentBit CR's
+    `fluentBitConfigName` -> Secret mounted at /fluent-bit/config); a ConfigMap beside it may hold only parsers
+    or Lua scripts. An @INCLUDE of a file auditpack cannot read is the same case. No [OUTPUT] in what was read is
+    then unknown (the coverage control is inconclusive), not 'no output configured' (a false fail)."""
+    from helpers import NOW, inventory, obj
+
+    from evidence.collectors import monitoring
+    from evidence.scope import Scope
+
+    def shipper(volumes: list[dict], conf: str) -> bool | None:
+        d = obj("apps/v1", "DaemonSet", "fluent-bit", "logging", spec={"template": {"spec": {
+            "containers": [{"name": "fluent-bit", "image": "ghcr.io/fluent/fluent-operator/fluent-bit:3.1.8"}],
+            "volumes": volumes}}})
+        cm = obj("v1", "ConfigMap", "fluent-bit-lua", "logging", data={"fluent-bit.conf": conf})
+        m = monitoring.collect(inventory(d, cm, obj("v1", "Node", "a")), Scope(), NOW)[0]
+        return m.log_shippers[0].output_configured
+
+    lua = {"name": "lua", "configMap": {"name": "fluent-bit-lua"}}
+    varlog = {"name": "varlog", "hostPath": {"path": "/var/log"}}
+    parsers = "[PARSER]\n    Name docker\n    Format json\n"
+    assert shipper([lua, varlog], parsers) is False  # everything readable, and no output anywhere
+    assert shipper([lua, varlog, {"name": "config", "secret": {"secretName": "fluent-bit-config"}}], parsers) is None
+    assert shipper([lua, varlog], "@INCLUDE /fluent-bit/etc/outputs.conf\n" + parsers) is None
+    assert shipper([lua, varlog], "[OUTPUT]\n    Name es\n    Host es.example.com\n") is True

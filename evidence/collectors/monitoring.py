@@ -134,6 +134,14 @@ def _output_configured(inv: Inventory, ds: Obj, product: str, subject: Monitorin
     ns = ds["metadata"].get("namespace")
     volumes = (((ds.get("spec") or {}).get("template") or {}).get("spec") or {}).get("volumes") or []
     names = [v["configMap"]["name"] for v in volumes if isinstance(v.get("configMap"), dict)]
+    names += [src["configMap"]["name"] for v in volumes if isinstance(v.get("projected"), dict)
+              for src in v["projected"].get("sources") or [] if isinstance(src.get("configMap"), dict)]
+    # Config that may hold the outputs where auditpack cannot read it: a Secret (fluent-operator renders Fluent
+    # Bit's configuration into one) or a file the mounted config includes. Host paths are the logs being read.
+    elsewhere = any(isinstance(v.get("secret"), dict)
+                    or any(isinstance(src.get("secret"), dict)
+                           for src in ((v.get("projected") or {}).get("sources") or []))
+                    for v in volumes if isinstance(v, dict))
     seen = found = False
     for n in names:
         cm = inv.get("ConfigMap", ns, n, group="")
@@ -144,11 +152,14 @@ def _output_configured(inv: Inventory, ds: Obj, product: str, subject: Monitorin
         values = [str(v) for v in (cm.get("data") or {}).values()]
         if any(m in "\n".join(values) for m in OUTPUT_MARKERS.get(product, ())):
             found = True
+        if any(re.search(r"(?im)^\s*@include\b", v) for v in values):
+            elsewhere = True
         if outputs is not None:
             env = _literal_env(ds, product)
             for text in values:
                 outputs.extend(shipper_outputs(product, text, env))
-    return True if found else False if seen else None
+    # No output in what was read is "none configured" only when nothing else could hold one.
+    return True if found else False if seen and not elsewhere else None
 
 
 _IN_CLUSTER = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)?(\.svc(\.cluster\.local)?)?\.?$")
