@@ -356,16 +356,34 @@ def _problem(entry: CollectionEntry, plural: str) -> str:
 
 
 def collection_problems(log: list[CollectionEntry]) -> list[str]:
-    """One line per denied or failed read, e.g. "permission denied: list secrets"."""
-    out = []
+    """One line per denied or failed read, e.g. "permission denied: list secrets"; the same problem in several
+    namespaces is one line naming them ("... in 3 namespaces (a, b, c)"), where it first appeared."""
+    out: list[str] = []
+    grouped: dict[str, list[str]] = {}  # line with the namespace as "\0" -> its namespaces, in log order
     for e in log:
         if e.status in ("forbidden", "error"):
             t = find(e.kind, e.group)
             line = e.message or _problem(e, t.label if t else e.label())
             if e.namespace and e.namespace not in line:
                 line += f" in namespace {e.namespace}"
-            out.append(line)
-    return out
+            template = line.replace(f"namespace {e.namespace}", "namespace \0") if e.namespace else line
+            if e.namespace and template != line:
+                if template not in grouped:
+                    grouped[template] = []
+                    out.append(template)
+                grouped[template].append(e.namespace)
+            else:
+                out.append(line)
+    return [_namespaces_line(x, grouped[x]) if x in grouped else x for x in out]
+
+
+def _namespaces_line(template: str, namespaces: list[str]) -> str:
+    if len(namespaces) == 1:
+        return template.replace("namespace \0", f"namespace {namespaces[0]}")
+    listed = ", ".join(namespaces[:10]) + (f" and {len(namespaces) - 10} more" if len(namespaces) > 10 else "")
+    plural = template.replace("namespace \0 is out of scope and was not tried",
+                              "namespace \0 are out of scope and were not tried")
+    return plural.replace("namespace \0", f"{len(namespaces)} namespaces ({listed})")
 
 
 def evaluate(catalogue: Catalogue, facts: Facts, scope: Scope, log: list[CollectionEntry]) -> Results:

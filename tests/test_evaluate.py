@@ -234,3 +234,26 @@ def test_a_denial_in_one_namespace_spares_other_namespaces_only_for_kinds_read_t
     pods = CollectionEntry(group="", kind="Pod", namespace="a", status="forbidden")
     r = evaluate(load_catalogue(), facts, Scope(), [ok, pods])
     assert {f.status for f in r.findings if f.subject_type == "namespace_posture"} == {"inconclusive"}
+
+
+def test_the_same_denial_in_several_namespaces_is_one_problem_line() -> None:
+    """A Secret list denied cluster-wide and in each namespace in scope printed a line per namespace (issue 14's
+    remainder); the same problem is now one line naming the namespaces, where it first appeared."""
+    from evidence.evaluate import collection_problems
+    from evidence.inventory import CollectionEntry
+
+    def denied(ns: str, message: str | None = None) -> CollectionEntry:
+        return CollectionEntry(group="", kind="Secret", namespace=ns, status="forbidden",
+                               message=message or f"permission denied: list secrets in namespace {ns}")
+
+    log = [denied("auth"), CollectionEntry(group="", kind="Pod", status="error", message="could not list pods: 503"),
+           denied("payments"), denied("storefront"),
+           *(denied(ns, f"permission denied: list secrets cluster-wide; namespace {ns} is out of scope and was not "
+                        "tried") for ns in ("dev", "lab")),
+           CollectionEntry(group="", kind="ConfigMap", namespace="shop", status="forbidden",
+                           message="permission denied: list configmaps in namespace shop")]
+    assert collection_problems(log) == [
+        "permission denied: list secrets in 3 namespaces (auth, payments, storefront)",
+        "could not list pods: 503",
+        "permission denied: list secrets cluster-wide; 2 namespaces (dev, lab) are out of scope and were not tried",
+        "permission denied: list configmaps in namespace shop"]
