@@ -55,6 +55,7 @@ class Mesh:
     installed_why: str | None = None  # why "no mesh installed" cannot be established
     non_mesh: dict[str, list[str]] = field(default_factory=dict)  # namespace -> workload ids outside any mesh
     engine: Any = None  # the NetworkPolicy engine, built once when a plaintext path has to be checked
+    non_mesh_ids: list[str] | None = None  # every non_mesh workload id, flattened once (not per namespace)
 
 
 def collect(inv: Inventory, scope: Scope, as_of: datetime) -> list[NamespaceTransit]:
@@ -549,8 +550,12 @@ def _plaintext_paths(inv: Inventory, s: NamespaceTransit, mesh: Mesh) -> None:
     """Workloads here that accept plain text and that a workload outside the mesh may reach (NetworkPolicy engine):
     the sidecar of a PERMISSIVE workload accepts the plaintext connection and passes it on."""
     open_ = [w for w in s.workloads if w.dataplane != "none" and not w.strict]
-    sources = [wid for ids in mesh.non_mesh.values() for wid in ids]
-    if not open_ or not sources:
+    if not open_:
+        return
+    if mesh.non_mesh_ids is None:
+        mesh.non_mesh_ids = [wid for ids in mesh.non_mesh.values() for wid in ids]
+    sources = mesh.non_mesh_ids
+    if not sources:
         return
     if mesh.engine is None:
         from evidence.netpol.engine import engine_from_inventory

@@ -176,7 +176,13 @@ def pods(inv: Inventory) -> tuple[list[PodView], bool]:
 
     Derivation is per workload, not per cluster: one real Pod in the input (a Helm test pod) must not hide every
     workload whose pods were not collected. Pods that completed (Succeeded/Failed) are not running, but their Job
-    or CronJob is still derived from its template: it runs again."""
+    or CronJob is still derived from its template: it runs again. Computed once per inventory (three collectors
+    ask; PodView is frozen); each caller gets its own list."""
+    views, derived = inv.derived("workloads.pods", lambda: _pods(inv))
+    return list(views), derived
+
+
+def _pods(inv: Inventory) -> tuple[list[PodView], bool]:
     out: list[PodView] = []
     observed: set[tuple[str, str]] = set()
     for p in inv.objects("Pod", ""):
