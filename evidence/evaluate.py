@@ -9,6 +9,7 @@ passing otherwise it is automated_pass (assessor evidence still required).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -366,7 +367,9 @@ def collection_problems(log: list[CollectionEntry]) -> list[str]:
             line = e.message or _problem(e, t.label if t else e.label())
             if e.namespace and e.namespace not in line:
                 line += f" in namespace {e.namespace}"
-            template = line.replace(f"namespace {e.namespace}", "namespace \0") if e.namespace else line
+            # The namespace as a whole word: namespace "pay" is not the start of "payments".
+            template = re.sub(rf"namespace {re.escape(e.namespace)}(?![\w.-])", "namespace \0", line) \
+                if e.namespace else line
             if e.namespace and template != line:
                 if template not in grouped:
                     grouped[template] = []
