@@ -98,3 +98,19 @@ def test_render_refuses_a_modified_pack(cli, demo_pack: Path, tmp_path: Path) ->
     r = cli("render", pack, "--out", tmp_path / "out")
     assert r.code == 1 and "does not verify: changed: results.json" in r.err and not (tmp_path / "out").exists()
     assert len(r.err.strip().splitlines()) == 2  # one line and its hint
+
+
+def test_render_summary_report_is_shorter_says_so_and_keeps_the_evidence(cli, demo_pack: Path, tmp_path: Path) -> None:
+    """`render PACK --report summary` (issue 15 remainder: no CLI test): the same evidence digest, fewer pages, a
+    report that says it is the summary and how to get the full one, and a pack that verifies."""
+    out = tmp_path / "summary"
+    r = cli("render", demo_pack, "--out", out, "--report", "summary")
+    assert r.code == 0, r.err
+    full, short = PdfReader(demo_pack / "report.pdf"), PdfReader(out / "report.pdf")
+    assert 1 < len(short.pages) < len(full.pages)
+    text = " ".join(" ".join(p.extract_text() or "" for p in short.pages).split())
+    assert "This is the summary report (--report summary)" in text and "auditpack render PACK --out DIR" in text
+    assert "Controls overview" not in text and "Appendix: evidence objects" not in text  # full report only
+    assert cli("verify", out).code == 7
+    old_m, new_m = (json.loads((p / "manifest.json").read_text()) for p in (demo_pack, out))
+    assert new_m["evidence_digest"] == old_m["evidence_digest"]
