@@ -289,65 +289,116 @@ def rerender(pack: Path, out: Path, sign_key: Path | None = None, sign_cert: Pat
     return out
 
 
-_renderer: Any = None  # the PDF process, started by _warm_renderer before the cluster is read; used by render_all
+_renderers: list[Any] = []  # the two PDF processes, started by _warm_renderer before the cluster is read
+
+
+def _pool() -> Any:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn, not fork: the parent may hold threads (progress display) and a large heap that need not be copied.
+    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
 
 
 def _warm_renderer() -> None:
-    """Start the PDF process and import WeasyPrint there while this one reads the cluster: the render then begins
-    at once (the import is about 2 s of a 10,000-pod run's critical path, with the second core idle meanwhile). An
-    unused one (a run that failed before rendering) is reused by the next run or ends with the interpreter."""
-    global _renderer
-    if _renderer is None:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # spawn, not fork: the parent may hold threads (progress display) and a large heap that need not be copied.
-        _renderer = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        _renderer.submit(_import_renderer)
+    """Start the two PDF processes and import WeasyPrint there while this one reads the cluster: the render then
+    begins at once (the import is about 1.5 s of the critical path, with the second core idle meanwhile; each idle
+    process holds about 85 MB). Unused ones (a run that failed before rendering) are reused by the next run or end
+    with the interpreter. Two single-process pools, not one of two: each part of the PDF must have its own process,
+    as the parts wait for each other's page count (render/parts.py)."""
+    while len(_renderers) < 2:
+        pool = _pool()
+        pool.submit(_import_renderer)
+        _renderers.append(pool)
 
 
 def _import_renderer() -> None:
+    import atexit
+    import gc
+
     import weasyprint  # noqa: F401
 
+    atexit.register(_exit_at_once)
+
     from evidence.render import pdf  # noqa: F401
+    # WeasyPrint allocates millions of layout objects that live until the PDF is written: the default thresholds
+    # rescanned them for a fifth of the render's CPU time (92 pages: 25.5 s, 20.3 s with these).
+    gc.set_threshold(50_000, 50, 1_000)
+
+
+def _exit_at_once() -> None:
+    """A renderer process ends without tearing its interpreter down: a spawned process finalises every module and
+    object on exit, 1.5 s after a report's layout, which the run waited for. Its files are written and closed and
+    its results sent (synchronously) before it is told to stop; it writes nothing to stdout or stderr after."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _render_pdf(*args: Any) -> None:
-    """pdf.render in the renderer's process, with the cyclic collector run less often: WeasyPrint allocates millions
-    of layout objects that live until the PDF is written, and the default thresholds rescanned them for a fifth of
-    the render's CPU time (92 pages: 25.5 s, 20.3 s with these; peak RSS 395 MB and 404 MB)."""
-    import gc
-
+    """pdf.render (the report as one document) in a renderer process."""
     from evidence.render import pdf
 
-    gc.set_threshold(50_000, 50, 1_000)
+    _import_renderer()
     pdf.render(*args)
+
+
+def _render_first(*args: Any) -> Any:
+    from evidence.render import parts
+
+    _import_renderer()
+    return parts.render_first(*args)
+
+
+def _render_second(*args: Any) -> Any:
+    from evidence.render import parts
+
+    _import_renderer()
+    return parts.render_second(*args)
 
 
 def render_all(root: Path, evidence: dict[str, Any], digest: str, signer: signing.Signer | None = None,
                stage: Callable[..., None] | None = None, report: str = "full") -> None:
-    """The PDF, the workbook and OSCAL from the pack's data files. They are independent, so the PDF (the longest,
-    WeasyPrint's layout) is rendered in a second process while this one writes the workbook and OSCAL: the two
-    cores both work. Each writes its own file inside the not-yet-renamed pack, so the pack stays atomic."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    """The PDF, the workbook and OSCAL from the pack's data files. The PDF (the longest: WeasyPrint's layout) is laid
+    out in two processes, half the chapters each (render/parts.py), while this one writes the workbook and OSCAL and
+    then joins the PDF's parts. Each file is written inside the not-yet-renamed pack, so the pack stays atomic; the
+    parts are laid out in a private temporary directory that is removed afterwards."""
+    import shutil
+    import tempfile
+    from concurrent.futures import FIRST_EXCEPTION, wait
 
-    from evidence.render import xlsx
+    from evidence.render import parts, xlsx
 
     note = stage or (lambda *_a, **_k: None)
     note("rendering PDF, workbook and OSCAL")
-    global _renderer
-    # spawn, not fork: the parent may hold threads (progress display) and a large heap that need not be copied.
-    warm, _renderer = _renderer, None
-    with warm or ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        # The PDF's signature statement needs the signer before manifest.sig exists: its signer_info is passed along.
-        pdf_job = pool.submit(_render_pdf, root, evidence, digest, root / "report.pdf",
-                              signing.signer_info(signer) if signer else None, report)
+    info = signing.signer_info(signer) if signer else None
+    pools = [_renderers.pop() if _renderers else _pool() for _ in range(2)]
+    sync = Path(tempfile.mkdtemp(prefix="auditpack-pdf-"))
+    try:
+        first = pools[0].submit(_render_first, root, evidence, digest, info, report, sync, root / "report.pdf")
+        second = pools[1].submit(_render_second, sync)
         note("writing workbook")
         xlsx.render(root, evidence, digest, root / "control-matrix.xlsx")
         note("writing OSCAL")
         oscal.render(root, evidence, digest, root / "oscal" / "assessment-results.json")
-        pdf_job.result()  # re-raises the renderer's error here, in this process
+        wait([first, second], return_when=FIRST_EXCEPTION)
+        if first.exception() is not None or second.exception() is not None:
+            (sync / "abort").touch()  # the other process stops waiting for its partner's page count
+        errors = [e for e in (first.exception(), second.exception()) if e is not None]
+        real = [e for e in errors if not isinstance(e, parts.SplitFailed)]
+        if real:
+            raise real[0]  # the renderer's error, re-raised here in this process
+        if errors:  # the plan did not hold (the contents took two pages): the report laid out as one document
+            pools[0].submit(_render_pdf, root, evidence, digest, root / "report.pdf", info, report).result()
+        elif not first.result()["whole"]:
+            note("joining PDF parts")
+            parts.join(sync / "part-0.pdf", sync / "contents.pdf", sync / "part-1.pdf", root / "report.pdf")
+    finally:
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(sync, ignore_errors=True)
     note("rendered PDF", pages=_pdf_pages(root / "report.pdf"))
     if signer is not None:
         note("signing PDF")

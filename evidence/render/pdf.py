@@ -473,32 +473,59 @@ def html(data: ReportData) -> str:
     return environment().get_template(TEMPLATE).render(v=view(data), data=data, results=data.results)
 
 
+def page_strings(data: ReportData) -> str:
+    """The running header's strings (cluster, evaluation date, digest) as the cover sets them, in a box that is never
+    drawn: for a part of the report laid out without the cover (render/parts.py)."""
+    name = data.cluster.get("name") or "unknown cluster"
+    return (f'<div class="page-strings"><span class="set-cluster">{escape(name)}</span>'
+            f'<span class="set-asof">{escape(format_date(data.results.as_of))}</span>'
+            f'<span class="set-digest">{escape(data.digest)}</span></div>')
+
+
+def attachments(root: Path, evidence: dict[str, Any], digest: str) -> list[dict[str, str]]:
+    """What the PDF/A-3b carries (WeasyPrint Attachment arguments): the evidence section of the manifest with its
+    digest, and results.json. The full manifest also hashes this PDF, so it cannot be inside it."""
+    manifest = orjson.dumps({"format": "auditpack-pack/v1", "evidence": evidence, "evidence_digest": digest,
+                             "renders": "not included: this PDF is one of the renders the full manifest hashes"},
+                            option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    return [
+        {"string": manifest.decode(), "name": "manifest.json", "relationship": "Data",
+         "description": "Evidence section of the pack manifest (identity, file hashes) and its digest"},
+        {"string": (root / "results.json").read_text(encoding="utf-8"), "name": "results.json",
+         "relationship": "Data", "description": "Control results and requirement roll-up"},
+    ]
+
+
+def base_url() -> str:
+    """The only resource the HTML names is report.css next to the templates; pack data is escaped text."""
+    return f"{data_dir('report_templates').as_uri()}/"
+
+
+def load(root: Path, evidence: dict[str, Any], digest: str, signer: dict[str, Any] | None = None,
+         report: str = "full") -> ReportData:
+    data = ReportData.load(root, evidence, digest)
+    data.signer, data.report = signer, report
+    return data
+
+
 def render(root: Path, evidence: dict[str, Any], digest: str, out: Path, signer: dict[str, Any] | None = None,
            report: str = "full") -> None:
-    """Write report.pdf. `signer` is signing.signer_info of the key that will sign the pack (the PDF is rendered
-    before manifest.sig exists); `report` is "full" or "summary" (--report)."""
+    """Write report.pdf as one document, in this process. `signer` is signing.signer_info of the key that will sign
+    the pack (the PDF is rendered before manifest.sig exists); `report` is "full" or "summary" (--report). A large
+    report is laid out in two processes instead (render/parts.py, called by pipeline.render_all)."""
+    write(html(load(root, evidence, digest, signer, report)), attachments(root, evidence, digest), out)
+
+
+def write(text: str, files: list[dict[str, str]], out: Path) -> None:
+    """Lay out and write one HTML document as the PDF/A-3b report."""
     from weasyprint import (
         HTML,  # imported here: loading WeasyPrint costs ~1 s, and only `collect` needs it
         Attachment,
     )
 
-    data = ReportData.load(root, evidence, digest)
-    data.signer, data.report = signer, report
-    base = data_dir("report_templates")
-    # PDF/A-3b: an archival PDF that may carry the data it presents. The embedded manifest is the evidence section
-    # and its digest; the full manifest also hashes this PDF, so it cannot be inside it.
-    manifest = orjson.dumps({"format": "auditpack-pack/v1", "evidence": evidence, "evidence_digest": digest,
-                             "renders": "not included: this PDF is one of the renders the full manifest hashes"},
-                            option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
-    attachments = [
-        Attachment(string=manifest.decode(), name="manifest.json", relationship="Data",
-                   description="Evidence section of the pack manifest (identity, file hashes) and its digest"),
-        Attachment(string=(root / "results.json").read_text(encoding="utf-8"), name="results.json",
-                   relationship="Data", description="Control results and requirement roll-up"),
-    ]
-    # The only resource the HTML names is report.css next to the templates; pack data is escaped text.
-    HTML(string=html(data), base_url=f"{base.as_uri()}/").write_pdf(out, pdf_variant="pdf/a-3b",
-                                                                    attachments=attachments, finisher=_pdfa_finisher)
+    HTML(string=text, base_url=base_url()).write_pdf(out, pdf_variant="pdf/a-3b",
+                                                     attachments=[Attachment(**a) for a in files],
+                                                     finisher=_pdfa_finisher)
 
 
 def _pdfa_finisher(_document: Any, pdf: Any) -> None:
