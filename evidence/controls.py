@@ -6,6 +6,7 @@ Any problem names the file, the field and, for CEL, the line and column, and say
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -216,7 +217,7 @@ def load_control(path: Path) -> Control:
     if (spec.manual_if is None) != (spec.manual_message is None):
         raise ControlError(f"{path}: control {spec.id}: manual_if and manual_message go together",
                            "set both (when the evidence is outside the cluster, and what to attach) or neither")
-    schema = SUBJECT_TYPES[spec.subject].model_json_schema()
+    schema = _subject_schema(spec.subject)
     programs: dict[str, Program | None] = {}
     for fld, expect in (("rule", "bool"), ("message", "string"), ("applies_if", "bool"), ("manual_if", "bool"),
                         ("manual_message", "string"), ("pass_message", "string")):
@@ -239,6 +240,13 @@ def load_control(path: Path) -> Control:
     return Control(spec, path, rule, message, programs["applies_if"], _top_fields(spec.rule),
                    _top_fields(spec.applies_if or ""), programs["manual_if"], programs["manual_message"],
                    _top_fields(spec.manual_if or ""), programs["pass_message"])
+
+
+@functools.cache
+def _subject_schema(subject: str) -> dict[str, Any]:
+    """A subject type's JSON schema, which CEL compiles against: built once per type, not once per control (59
+    controls over 14 types: pydantic built the same schemas for 0.5 s of every run)."""
+    return SUBJECT_TYPES[subject].model_json_schema()
 
 
 def _top_fields(source: str) -> set[str]:
