@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 from evidence import shapes
@@ -153,6 +155,8 @@ class Inventory:
     _groups_of: dict[str, list[tuple[str, dict[tuple[str, str], Obj]]]] = field(default_factory=dict)
     # Values several collectors derive from the same objects (the pod views): computed once. Cleared by add().
     _derived: dict[str, Any] = field(default_factory=dict)
+    # The parts replicas repeat, shared between the objects a live source admits (see Shared).
+    shared: Shared = field(default_factory=lambda: Shared(), repr=False, compare=False)
 
     def add(self, obj: Obj) -> Obj | None:
         """Add an object; return the object already stored under the same key, if any."""
@@ -296,9 +300,73 @@ def admit(inv: Inventory, obj: Any, redact: Callable[[Obj], Obj]) -> str | None:
     problem = check(obj)
     if problem is None:
         try:
-            inv.add(redact(obj))
+            inv.add(inv.shared(redact(obj)))
         except Exception as exc:  # a bug in redaction must name the object, not end the run
             problem = f"{describe(obj)}: could not be redacted ({type(exc).__name__}); left out"
     if problem is not None:
         inv.left_out.append(problem)
     return problem
+
+
+# --- sharing what replicas repeat (issue 16) -------------------------------------------------------------------------
+# The pods of one ReplicaSet carry the same containers, env, volumes and tolerations, and after redaction (env values
+# are fingerprints) they are equal: at 10,000 pods the containers were nine tenths of each pod's memory. Objects are
+# read-only once admitted (collectors never write into them; tests/test_snapshot_memory.py runs the collectors over
+# frozen objects), so an equal part is replaced by the one already kept: the same value, stored once.
+
+# Keys of a pod spec (a Pod's spec, or a template's: Deployment, ReplicaSet, Job, CronJob, DaemonSet, StatefulSet)
+_SPEC_KEYS = ("containers", "initContainers", "ephemeralContainers", "volumes", "tolerations", "affinity",
+              "topologySpreadConstraints", "securityContext", "nodeSelector", "imagePullSecrets")
+_CONTAINER_LISTS = frozenset({"containers", "initContainers", "ephemeralContainers"})
+# and of a Pod's metadata: the same for the replicas of one ReplicaSet (the pod-template-hash label included).
+_POD_META_KEYS = ("labels", "annotations", "ownerReferences")
+SHARED_MAX = 1 << 17  # parts remembered (about 100 bytes each); past it the table starts again (bounded for live runs)
+
+
+class Shared:
+    """Replaces a part of an object by an equal part already seen. Applied to redacted objects, before they are
+    added: a part is the same Python value afterwards (same JSON, same types), so nothing that reads it can tell."""
+
+    def __init__(self) -> None:
+        self._seen: dict[bytes, Any] = {}
+
+    def __call__(self, obj: Obj) -> Obj:
+        meta = obj.get("metadata")
+        if obj.get("kind") == "Pod" and isinstance(meta, dict):
+            for key in _POD_META_KEYS:
+                if meta.get(key):
+                    meta[key] = self.part(meta[key])
+        spec = obj.get("spec")
+        for _ in range(4):  # Pod: spec; workloads: spec.template.spec; CronJob: spec.jobTemplate.spec.template.spec
+            if not isinstance(spec, dict):
+                break
+            if isinstance(spec.get("containers"), list):
+                for key in _SPEC_KEYS:
+                    if spec.get(key):
+                        spec[key] = self.part(spec[key], each=key in _CONTAINER_LISTS)
+                break
+            template = spec.get("template")
+            template = spec.get("jobTemplate") if template is None else template
+            spec = template.get("spec") if isinstance(template, dict) else None
+        return obj
+
+    def part(self, value: Any, each: bool = False) -> Any:
+        """The part already seen equal to `value`, else `value` (remembered). `each`: when the list as a whole is
+        new, its elements are still shared one by one (the same sidecar in different workloads)."""
+        if not isinstance(value, (dict, list)):
+            return value
+        try:
+            # The key is the exact JSON, order of keys included (1, 1.0 and true differ). SHA-256, as the pack's
+            # manifest relies on; `==` below also tells apart what JSON does not (NaN and null, a date and its text).
+            key = hashlib.sha256(orjson.dumps(value)).digest()
+        except orjson.JSONEncodeError:  # not JSON-shaped (a YAML mapping with integer keys): kept as it is
+            return value
+        seen = self._seen.get(key)
+        if seen is not None:
+            return seen if seen == value else value
+        if each and isinstance(value, list):
+            value = [self.part(v) for v in value]
+        if len(self._seen) >= SHARED_MAX:
+            self._seen.clear()
+        self._seen[key] = value
+        return value

@@ -8,9 +8,10 @@ collection time and cluster identity; a `collection.json` gives the collection l
 from __future__ import annotations
 
 import json
+import re
 import tarfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ from evidence.inventory import (
     Duplicate,
     Inventory,
     ObjectRef,
+    Shared,
     SourceInfo,
     check,
     describe,
@@ -79,12 +81,16 @@ def load(path: Path, cluster_name: str | None = None) -> Inventory:
     meta: dict[str, Any] = {}
     log_entries: list[dict[str, Any]] | None = None
     redactor = Redactor()
+    shared = Shared()  # the parts replicas repeat, kept once (issue 16)
     seen: dict[tuple[str, str, str, str], list[str]] = {}
     objects: list[dict[str, Any]] = []
     files.reverse()
     data = b""
     while files:  # each file's bytes are released once parsed: at 50,000 pods they are 740 MB on top of the objects
-        name, data = files.pop()
+        name, source = files.pop()
+        # A directory's files are read one at a time, here, not all at once when listed (their sizes were capped then).
+        data = source if isinstance(source, bytes) else source.read_bytes()
+        del source
         base = Path(name).name
         if base in META_FILES and Path(name).parent == Path():
             parsed = _parse_json(name, data)
@@ -97,7 +103,7 @@ def load(path: Path, cluster_name: str | None = None) -> Inventory:
             problem = check(obj)
             if problem is None:
                 try:
-                    obj = redactor.redact(obj)
+                    obj = shared(redactor.redact(obj))
                 except Exception as exc:  # a redaction bug must name the object and never let it through
                     problem = f"{describe(obj)}: could not be redacted ({type(exc).__name__}); left out"
             if problem is not None:
@@ -139,10 +145,11 @@ def _is_tar(path: Path) -> bool:
         return False
 
 
-def _dir_files(root: Path, found: _Read) -> list[tuple[str, bytes]]:
-    """The snapshot's YAML/JSON files, size-capped; symlinks that lead outside the snapshot are not followed."""
+def _dir_files(root: Path, found: _Read) -> list[tuple[str, bytes | Path]]:
+    """The snapshot's YAML/JSON files (paths, read by the caller one at a time), size-capped; symlinks that lead
+    outside the snapshot are not followed."""
     top = root.resolve()
-    out: list[tuple[str, bytes]] = []
+    out: list[tuple[str, bytes | Path]] = []
     total = entries = 0
     for p in sorted(root.rglob("*")):
         entries += 1
@@ -158,7 +165,7 @@ def _dir_files(root: Path, found: _Read) -> list[tuple[str, bytes]]:
         size = p.stat().st_size
         total += size
         _check_size(rel, size, total, root)
-        out.append((rel, p.read_bytes()))
+        out.append((rel, p))
     return out
 
 
@@ -170,12 +177,12 @@ def _check_size(name: str, size: int, total: int, where: Path) -> None:
         raise SnapshotError(f"{where}: the snapshot exceeds {MAX_TOTAL_BYTES:,} bytes (at {name})", _LIMIT_HINT)
 
 
-def _tar_files(path: Path) -> list[tuple[str, bytes]]:
+def _tar_files(path: Path) -> list[tuple[str, bytes | Path]]:
     """Members in one streaming pass (a compressed archive cannot seek back cheaply), every member's declared
     size counted against the caps before it is read."""
     if not _is_tar(path):
         return []
-    out: list[tuple[str, bytes]] = []
+    out: list[tuple[str, bytes | Path]] = []
     roots: set[str] = set()
     dirs: set[str] = set()
     total = members = 0
@@ -222,6 +229,10 @@ def _documents(name: str, data: bytes, found: _Read) -> Iterator[tuple[dict[str,
     """Yield (object, line) for every Kubernetes object in a file, unpacking List documents. A file none of whose
     documents looks like a Kubernetes object (see _looks_like_object) is listed in `found.skipped`."""
     if name.lower().endswith(".json"):
+        split = _split_list(data)
+        if split is not None:  # a JSON List: its items are parsed one at a time (issue 16)
+            yield from _streamed(name, data, found, *split)
+            return
         parsed = _parse_json(name, data)
         docs: list[tuple[Any, int]] = [(parsed, 1)]
     else:
@@ -231,6 +242,158 @@ def _documents(name: str, data: bytes, found: _Read) -> Iterator[tuple[dict[str,
         found.skipped.append(name)
     for doc, line in objects:
         yield from _unpack(name, doc, line, found)
+
+
+# --- a large JSON List, one item at a time (issue 16) ---------------------------------------------------------------
+# orjson.loads of a 10,000-pod `kubectl get -o json` builds all 10,000 pods before the first is redacted: the bytes, the
+# whole parsed list and the redacted objects existed together (994 MB at the peak for a 117 MB file). Instead the
+# top-level object is scanned for its `items` array, each item's byte range is found, and each item is parsed, redacted
+# and kept (or dropped) before the next one is built. Nothing here decides what the file means: every byte range is
+# parsed by orjson in strict mode, the top-level object without its items too, so a range that is not exactly one
+# JSON value fails to parse and the whole file goes through orjson.loads as before, with the same error (line and
+# message). The scanner only has to be right for valid JSON to take the fast path; it never has to be right about
+# invalid JSON, which always ends in the old path.
+
+_BLANK = re.compile(rb"[ \t\n\r]*+")
+_KEY = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_TRAILING = "unexpected content after document"  # orjson: a complete value, followed by more than whitespace
+_FIRST_WINDOW = 4096  # bytes first given to orjson to find where a value ends, when no item size is known yet
+
+
+def _blanks(data: bytes, pos: int) -> int:
+    """The offset of the first non-blank byte from `pos` (JSON's blanks: space, tab, CR, LF)."""
+    found = _BLANK.match(data, pos)
+    return found.end() if found else pos
+
+
+def _split_list(data: bytes) -> tuple[dict[str, Any], list[tuple[int, int]]] | None:
+    """(the top-level object with `"items": []`, the byte range of each item) when `data` is a JSON object whose
+    `items` is an array; None for anything else, or anything the scanner is unsure of (a repeated `items` key,
+    malformed JSON): the caller then parses the whole file as before."""
+    pos = _blanks(data, 0)
+    if data[pos:pos + 1] != b"{":
+        return None
+    pos = _blanks(data, pos + 1)
+    items: tuple[int, int, list[tuple[int, int]]] | None = None
+    while True:
+        key = _KEY.match(data, pos)
+        if key is None:
+            return None
+        try:
+            name = orjson.loads(key.group())
+        except orjson.JSONDecodeError:
+            return None
+        pos = _blanks(data, key.end())
+        if data[pos:pos + 1] != b":":
+            return None
+        pos = _blanks(data, pos + 1)
+        if name == "items":
+            if items is not None or data[pos:pos + 1] != b"[":  # orjson keeps the last of repeated keys
+                return None
+            found = _array_items(data, pos)
+            if found is None:
+                return None
+            end, spans = found
+            items = (pos, end, spans)
+            pos = _blanks(data, end)
+        else:
+            end_of_value = _value_end(data, pos, _FIRST_WINDOW)
+            if end_of_value is None:
+                return None
+            pos = end_of_value
+        if data[pos:pos + 1] == b",":
+            pos = _blanks(data, pos + 1)
+            continue
+        if data[pos:pos + 1] != b"}" or items is None:
+            return None
+        break
+    start, end, spans = items
+    try:  # everything but the items, strictly (trailing bytes after the object included)
+        top = orjson.loads(data[:start] + b"[]" + data[end:])
+    except orjson.JSONDecodeError:
+        return None
+    return (top, spans) if isinstance(top, dict) and top.get("items") == [] else None
+
+
+def _array_items(data: bytes, pos: int) -> tuple[int, list[tuple[int, int]]] | None:
+    """For the array opening at `pos`: the offset after its `]` and each element's byte range."""
+    spans: list[tuple[int, int]] = []
+    pos = _blanks(data, pos + 1)
+    if data[pos:pos + 1] == b"]":
+        return pos + 1, spans
+    hint = _FIRST_WINDOW
+    while True:
+        end = _value_end(data, pos, hint)
+        if end is None:
+            return None
+        spans.append((pos, end))
+        hint = 2 * (end - pos) + 512
+        after = data[end:end + 1]
+        if after == b"]":
+            return end + 1, spans
+        if after != b",":
+            return None
+        pos = _blanks(data, end + 1)
+
+
+def _value_end(data: bytes, pos: int, hint: int) -> int | None:
+    """Where the JSON value starting at `pos` ends: the offset of the first non-blank byte after it. orjson finds
+    it at C speed: given a window that holds the value and more, it reports where the rest starts (in characters) as
+    "unexpected content after document". The window starts at `hint` bytes (about twice the previous item: orjson
+    checks the whole window's UTF-8, so a window far larger than the items would make small items slow) and grows
+    fourfold while it is too short. None when no window gives that answer (malformed, or no content after it)."""
+    view = memoryview(data)
+    size, total = max(hint, 256), len(data)
+    while True:
+        end = min(pos + size, total)
+        while end < total and 0x80 <= data[end] < 0xC0:  # never cut a UTF-8 sequence (orjson checks the whole input)
+            end -= 1
+        try:
+            orjson.loads(view[pos:end])
+        except orjson.JSONDecodeError as exc:
+            if exc.msg == _TRAILING and exc.pos > 0:
+                if data[pos:pos + exc.pos].isascii():  # then characters are bytes
+                    return pos + exc.pos
+                try:
+                    return pos + len(str(view[pos:end], "utf-8")[:exc.pos].encode("utf-8"))
+                except UnicodeError:
+                    return None
+        # Another error, or a window holding the value and blanks only: a longer window tells more.
+        if end == total:
+            return None
+        size *= 4
+
+
+def _streamed(name: str, data: bytes, found: _Read, top: dict[str, Any],
+              spans: list[tuple[int, int]]) -> Iterator[tuple[dict[str, Any], int]]:
+    """_documents for a JSON file split by _split_list: the same objects, errors and order as parsing it whole."""
+    if not _looks_like_object(top):
+        found.skipped.append(name)
+        return
+    kind = top.get("kind")
+    if not (isinstance(kind, str) and kind.endswith("List")):
+        top = _parse_json(name, data)  # an object that merely has an `items` field: read whole, as before
+        yield from _unpack(name, top, 1, found)
+        return
+    try:
+        yield from _unpack(name, top, 1, found, _parsed_items(name, data, spans))
+    except SnapshotError:
+        _parse_json(name, data)  # a file that is not JSON says so first, as when the whole file was parsed first
+        raise
+
+
+def _parsed_items(name: str, data: bytes, spans: list[tuple[int, int]]) -> Iterator[Any]:
+    """Each item, parsed when the previous one has been dealt with."""
+    for i, (start, end) in enumerate(spans):
+        try:
+            # Inside `[[...]]` an item sits as deep as in the file ({"items": [item]}): the same depth limit applies.
+            item = orjson.loads(b"[[" + data[start:end] + b"]]")[0][0]
+        except orjson.JSONDecodeError:
+            whole = _parse_json(name, data)  # raises the whole file's error, line and message as before
+            rest = whole.get("items") if isinstance(whole, dict) else None
+            yield from (rest[i:] if isinstance(rest, list) else [])
+            return
+        yield item
 
 
 def _looks_like_object(doc: Any) -> bool:
@@ -262,12 +425,14 @@ def _yaml_documents(name: str, data: bytes) -> Iterator[tuple[Any, int]]:
         raise SnapshotError(f"{name}: malformed YAML: {exc}", "fix the YAML syntax") from None
 
 
-def _unpack(name: str, doc: dict[str, Any], line: int, found: _Read) -> Iterator[tuple[dict[str, Any], int]]:
+def _unpack(name: str, doc: dict[str, Any], line: int, found: _Read,
+            items: Iterable[Any] | None = None) -> Iterator[tuple[dict[str, Any], int]]:
+    """The objects of one document; `items`, when given, are the List's items parsed one at a time."""
     kind = doc.get("kind")
     if isinstance(kind, str) and kind.endswith("List") and isinstance(doc.get("items"), list):
         # Typed lists from the raw API (PodList) omit kind/apiVersion on their items.
         item_kind = kind[: -len("List")] if kind != "List" else None
-        for item in doc["items"]:
+        for item in doc["items"] if items is None else items:
             if isinstance(item, dict):
                 if item_kind and "kind" not in item:
                     item = {"kind": item_kind, "apiVersion": doc.get("apiVersion", ""), **item}
