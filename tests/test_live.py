@@ -273,9 +273,10 @@ def test_stage_events_without_a_terminal(cli, srv: FakeAPIServer, tmp_path: Path
     assert result.code == 0, result.err
     events = [json.loads(line) for line in result.err.splitlines() if line.startswith("{")]
     stages = [e["stage"] for e in events if e["event"] == "stage"]
-    # The PDF renders in a second process while the workbook and OSCAL are written (pipeline.render_all).
+    # The PDF is laid out in two processes while the workbook and OSCAL are written, then its parts are joined
+    # (pipeline.render_all, render/parts.py).
     assert stages == ["collecting", "deriving facts", "evaluating", "rendering PDF, workbook and OSCAL",
-                      "writing workbook", "writing OSCAL", "rendered PDF", "writing manifest"]
+                      "writing workbook", "writing OSCAL", "joining PDF parts", "rendered PDF", "writing manifest"]
     rendered = next(e for e in events if e.get("stage") == "rendered PDF")
     assert rendered["pages"] == len(PdfReader(tmp_path / "p" / "report.pdf").pages) > 1
     # The pack records who collected: the API server's own answer (SelfSubjectReview).
