@@ -143,8 +143,10 @@ elif method == "kubectl":
                          capture_output=True, check=True).stdout
     objects = len(json.loads(out)["items"])
 elapsed = time.perf_counter() - t
-who = resource.RUSAGE_CHILDREN if method == "kubectl" else resource.RUSAGE_SELF
-print(json.dumps({"seconds": elapsed, "objects": objects, "rss_mb": resource.getrusage(who).ru_maxrss / 1024}))
+# This process's own peak is VmHWM: Linux carries ru_maxrss over fork and exec (the generating parent's RSS).
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if method == "kubectl" else hwm
+print(json.dumps({"seconds": elapsed, "objects": objects, "rss_mb": rss / 1024}))
 """
 
 
