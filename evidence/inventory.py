@@ -295,16 +295,26 @@ def record_problems(log: list[CollectionEntry], problems: dict[tuple[str, str], 
 def admit(inv: Inventory, obj: Any, redact: Callable[[Obj], Obj]) -> str | None:
     """Check, redact and add one object a live source read; the recorded problem if it was left out instead.
     An object redaction cannot handle is left out too (named), so nothing unredacted is ever kept."""
+    kept = prepare(inv, obj, redact)
+    if isinstance(kept, str):
+        inv.left_out.append(kept)
+        return kept
+    inv.add(kept)
+    return None
+
+
+def prepare(inv: Inventory, obj: Any, redact: Callable[[Obj], Obj]) -> Obj | str:
+    """`admit` without adding or recording: the checked, redacted and shared object, or why it is left out. The
+    live source prepares each page as it arrives (the raw page is then dropped) and adds a list's objects, and
+    records its problems, once the whole list is read."""
     if not isinstance(obj, dict):
         return f"a list item that is {type(obj).__name__}, not an object; left out"
     problem = check(obj)
     if problem is None:
         try:
-            inv.add(inv.shared(redact(obj)))
+            return inv.shared(redact(obj))
         except Exception as exc:  # a bug in redaction must name the object, not end the run
             problem = f"{describe(obj)}: could not be redacted ({type(exc).__name__}); left out"
-    if problem is not None:
-        inv.left_out.append(problem)
     return problem
 
 

@@ -37,8 +37,10 @@ from evidence.inventory import (
     CollectorIdentity,
     CollectStatus,
     Inventory,
+    Obj,
     SourceInfo,
     admit,
+    prepare,
     problem_message,
 )
 from evidence.kinds import RESOURCE_TYPES, ResourceType
@@ -551,8 +553,23 @@ class LiveSource:
         base = f"/apis/{t.group}/{version}" if t.group else f"/api/{version}"
         path = f"{base}/namespaces/{namespace}/{t.plural}" if namespace else f"{base}/{t.plural}"
         start = time.monotonic()
+
+        def page_items(raw: list[Any], kept: list[Obj], problems: list[str]) -> None:
+            """One page's items checked, redacted and shared as they arrive: the raw page is not kept (at 10,000
+            pods, every page held until the list ended was 670 MB). They join the inventory when the list is
+            complete, so a list that fails half-way adds nothing."""
+            for item in raw:
+                if isinstance(item, dict):
+                    item.setdefault("apiVersion", api_version)
+                    item.setdefault("kind", t.kind)
+                obj = prepare(inv, item, redactor.redact)
+                if isinstance(obj, str):
+                    problems.append(obj)
+                else:
+                    kept.append(obj)
+
         try:
-            items = self._list_all(path, t)
+            items, problems = self._list_all(path, t, page_items)
         except ApiException as exc:
             if exc.status == 401:  # the token expired mid-run: nothing more can be read; the pack says so
                 self._stopped = "the API server rejected the credentials (401 Unauthorized) during the run"
@@ -577,23 +594,21 @@ class LiveSource:
             return CollectionEntry(group=t.group, kind=t.kind, status="error",
                                    message=f"{t.label}: the response could not be decoded: {exc.msg}",
                                    duration_s=time.monotonic() - start)
-        problems = []  # objects of a shape collectors cannot read (issue 11): named, left out, type in error
-        for item in items:
-            if isinstance(item, dict):
-                item.setdefault("apiVersion", api_version)
-                item.setdefault("kind", t.kind)
-            problem = admit(inv, item, redactor.redact)
-            if problem is not None:
-                problems.append(problem)
+        for obj in items:
+            inv.add(obj)
+        inv.left_out.extend(problems)  # objects of a shape collectors cannot read (issue 11): named, left out
         return CollectionEntry(group=t.group, kind=t.kind, status="error" if problems else "ok",
-                               count=len(items) - len(problems), duration_s=time.monotonic() - start,
+                               count=len(items), duration_s=time.monotonic() - start,
                                message=problem_message(problems) if problems else None)
 
-    def _list_all(self, path: str, t: ResourceType) -> list[dict[str, Any]]:
-        """All items of a list, page by page; a 410 (expired continue token) restarts the list."""
+    def _list_all(self, path: str, t: ResourceType, prepare_page: Callable[[list[Any], list[Obj], list[str]], None],
+                  ) -> tuple[list[Obj], list[str]]:
+        """All items of a list, page by page, each page through `prepare_page` as it arrives (into the objects kept
+        and the problems of the items left out); a 410 (expired continue token) restarts the list afresh."""
         attempts = 1 if self._error_streak >= SERVER_ERROR_STREAK else MAX_ATTEMPTS
         for _restart in range(MAX_RESTARTS + 1):
-            items: list[dict[str, Any]] = []
+            items: list[Obj] = []
+            problems: list[str] = []
             token: str | None = None
             try:
                 while True:
@@ -603,13 +618,13 @@ class LiveSource:
                     if token:
                         query.append(("continue", token))
                     page = self._get(path, query, attempts=attempts)
-                    items.extend(page.get("items") or [])
+                    prepare_page(page.pop("items", None) or [], items, problems)
                     # Decoded objects live until the run ends and hold no reference cycles: move them out of
                     # the collector's reach so each later collection does not rescan the whole inventory.
                     gc.freeze()
                     token = (page.get("metadata") or {}).get("continue") or None
                     if not token:
-                        return items
+                        return items, problems
             except _Gone:
                 self.progress.retry(path, "HTTP 410 Expired: the continue token expired (storage compacted); "
                                           "restarting the list", 0)
