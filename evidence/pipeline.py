@@ -315,10 +315,13 @@ def _warm_renderer() -> None:
 def _import_renderer() -> None:
     import atexit
     import gc
+    import multiprocessing
 
     import weasyprint  # noqa: F401
 
-    atexit.register(_exit_at_once)
+    if multiprocessing.parent_process() is not None:  # a renderer process, never the run itself
+        atexit.unregister(_exit_at_once)
+        atexit.register(_exit_at_once)
 
     from evidence.render import pdf  # noqa: F401
     # WeasyPrint allocates millions of layout objects that live until the PDF is written: the default thresholds
@@ -383,8 +386,8 @@ def render_all(root: Path, evidence: dict[str, Any], digest: str, signer: signin
         xlsx.render(root, evidence, digest, root / "control-matrix.xlsx")
         note("writing OSCAL")
         oscal.render(root, evidence, digest, root / "oscal" / "assessment-results.json")
-        wait([first, second], return_when=FIRST_EXCEPTION)
-        if first.exception() is not None or second.exception() is not None:
+        done, _ = wait([first, second], return_when=FIRST_EXCEPTION)
+        if any(f.exception() is not None for f in done):  # (only finished ones: a waiting part would block here)
             (sync / "abort").touch()  # the other process stops waiting for its partner's page count
         errors = [e for e in (first.exception(), second.exception()) if e is not None]
         real = [e for e in errors if not isinstance(e, parts.SplitFailed)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pikepdf
@@ -132,3 +133,23 @@ def test_a_part_waiting_for_the_other_stops_when_the_other_failed(tmp_path: Path
     (tmp_path / "abort").touch()
     with pytest.raises(parts.SplitFailed, match="other part"):
         parts._await(tmp_path, "pages-1")
+
+
+def test_a_part_that_fails_stops_the_other_and_the_error_reaches_the_run(pack: Path, tmp_path: Path) -> None:
+    """The first process fails before the HTML exists (results.json unreadable): the second stops waiting at once
+    and the run gets the first's error, not a wait of WAIT_S; nothing is left in the temporary directory."""
+    import tempfile
+    import time
+
+    root = tmp_path / "pack"
+    shutil.copytree(pack, root)
+    (root / "report.pdf").unlink()
+    (root / "results.json").write_text("{}")
+    manifest = json.loads((pack / "manifest.json").read_text())
+    before = set(Path(tempfile.gettempdir()).glob("auditpack-pdf-*"))
+    started = time.monotonic()
+    with pytest.raises(Exception, match="validation error"):
+        pipeline.render_all(root, manifest["evidence"], manifest["evidence_digest"])
+    assert time.monotonic() - started < 60
+    assert not (root / "report.pdf").exists()
+    assert set(Path(tempfile.gettempdir()).glob("auditpack-pdf-*")) == before
