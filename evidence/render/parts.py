@@ -114,6 +114,14 @@ def _install_hook() -> None:
     layout.make_margin_boxes = make_margin_boxes
 
 
+def page_number(part: int, i: int, counts: list[int]) -> int:
+    """Page `i` (from 0) of part `part` as a page of the joined report (`join`'s order): part 0's cover is page 1,
+    the contents page follows, then the rest of part 0, then part 1."""
+    if part == 0:
+        return 1 if i == 0 else i + 1 + TOC_PAGES
+    return counts[0] + TOC_PAGES + i + 1
+
+
 def _publish(sync: Path, name: str, value: Any) -> None:
     tmp = sync / f".{name}.tmp"
     tmp.write_bytes(orjson.dumps(value))
@@ -147,10 +155,7 @@ def render_part(index: int, part: Path, base_url: str, out: Path, sync: Path,
         if not counts:  # the first margin box: this part is laid out; trade page counts with the other part
             _publish(sync, f"pages-{index}", own)
             counts.extend([_await(sync, "pages-0"), _await(sync, "pages-1")])
-        total = counts[0] + TOC_PAGES + counts[1]
-        if index == 0:  # the cover, then (after the contents page) the rest of part 0
-            return (1 if i == 0 else i + 1 + TOC_PAGES), total
-        return counts[0] + TOC_PAGES + i + 1, total
+        return page_number(index, i, counts), counts[0] + TOC_PAGES + counts[1]
 
     _numbering = numbering
     try:
@@ -177,11 +182,7 @@ def render_contents(plan: Plan, base_url: str, out: Path, sync: Path) -> None:
     counts = [_await(sync, "pages-0"), _await(sync, "pages-1")]
     anchors = [_await(sync, "anchors-0"), _await(sync, "anchors-1")]
     total = counts[0] + TOC_PAGES + counts[1]
-    pages: dict[str, int] = {}
-    for name, i in anchors[1].items():
-        pages[name] = counts[0] + TOC_PAGES + i + 1
-    for name, i in anchors[0].items():
-        pages[name] = 1 if i == 0 else i + 1 + TOC_PAGES
+    pages = {name: page_number(part, i, counts) for part in (1, 0) for name, i in anchors[part].items()}
     html = plan.contents.read_text(encoding="utf-8")
     for name in plan.toc_ids:
         attr = f'data-toc="{escape(name)}"'
