@@ -132,10 +132,16 @@ def pods_from_inventory(inv: Inventory) -> list[Pod]:
 
     views, _derived = pods(inv)
     out: list[Pod] = []
+    # Replicas share their container objects (Inventory.shared): their named ports are read once. Keyed by the
+    # containers' identities, which is safe while `views` (and the inventory) hold every one alive.
+    named: dict[tuple[int, ...], tuple[NamedPort, ...]] = {}
     for v in views:
         kind, _, owner = v.owner.partition("/")
-        out.append(Pod(v.namespace, v.name, dict(v.labels), ports_of_containers(v.containers),
-                       f"{v.namespace}/{owner}[{kind}]"))
+        key = tuple(map(id, v.containers))
+        ports = named.get(key)
+        if ports is None:
+            ports = named[key] = ports_of_containers(v.containers)
+        out.append(Pod(v.namespace, v.name, dict(v.labels), ports, f"{v.namespace}/{owner}[{kind}]"))
     return out
 
 
